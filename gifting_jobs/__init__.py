@@ -1,0 +1,1 @@
+"""gifting-jobs: background jobs of the gift-recommendation backend, on Dramatiq."""

@@ -1,0 +1,47 @@
+"""Dramatiq actors: one per job type, each decoding its payload and calling its work.
+
+Actors are declared from the catalog, so a type's queue, time limit and
+in-worker priority live in one place. Importing this module registers the
+actors on the configured broker (the app does it in `ready()`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+from django.utils.module_loading import import_string
+
+from gifting_jobs.catalog import JobSpec, all_specs
+
+_declared: dict[str, dramatiq.Actor[..., None]] = {}
+
+
+def declare_actor(spec: JobSpec) -> dramatiq.Actor[..., None]:
+    """Register (once) the actor of a job type on the current broker."""
+    if spec.name in _declared:
+        return _declared[spec.name]
+
+    def run(payload: dict[str, Any]) -> None:
+        work = import_string(spec.work)
+        work(spec.payload_model.model_validate(payload))
+
+    run.__name__ = run.__qualname__ = spec.name
+    run.__doc__ = f"Run a {spec.name} job: validate its payload, then {spec.work}(payload)."
+    actor = dramatiq.actor(
+        run,
+        actor_name=spec.name,
+        queue_name=spec.queue,
+        # Orders the worker's in-memory queue: urgent types first.
+        priority=spec.priority,
+        time_limit=int(spec.time_limit.total_seconds() * 1000),
+    )
+    _declared[spec.name] = actor
+    return actor
+
+
+def declare_all() -> dict[str, dramatiq.Actor[..., None]]:
+    """Declare an actor for every job type in the catalog."""
+    for spec in all_specs():
+        declare_actor(spec)
+    return dict(_declared)

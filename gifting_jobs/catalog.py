@@ -1,0 +1,174 @@
+"""The job catalog: every job type declared once, with all that the spine needs.
+
+A `JobSpec` names the type, its payload schema, the dotted path of the function
+doing the work, its queue, default priority, retry policy, time limit, how its
+default idempotency id and entity id are derived, and how its errors are
+classified. Built-in types are registered at import; tests and host projects
+may `register()` their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from enum import StrEnum
+
+from gifting_jobs.conf import get_settings
+from gifting_jobs.exceptions import ConfigurationError
+from gifting_jobs.payloads import (
+    CuratedCollectionsPayload,
+    JobPayload,
+    ProductEmbeddingPayload,
+    ProductEnrichmentPayload,
+    ReminderDispatchPayload,
+    TasteProfileEmbeddingPayload,
+)
+from gifting_jobs.retry_policy import ErrorKind, RetryPolicy, classify_error
+
+#: Priorities run from 1 (most urgent) to 10.
+MOST_URGENT, LEAST_URGENT = 1, 10
+#: Priority of a job whose type declares none.
+DEFAULT_PRIORITY = 5
+#: Longest a job may run before the worker interrupts it.
+DEFAULT_TIME_LIMIT = timedelta(minutes=5)
+
+
+class JobType(StrEnum):
+    PRODUCT_ENRICHMENT = "product_enrichment"
+    PRODUCT_EMBEDDING = "product_embedding"
+    TASTE_PROFILE_EMBEDDING = "taste_profile_embedding"
+    CURATED_COLLECTIONS = "curated_collections"
+    REMINDER_DISPATCH = "reminder_dispatch"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything the spine knows about one job type."""
+
+    name: str
+    payload_model: type[JobPayload]
+    #: Dotted path of `work(payload) -> None`, imported by the actor.
+    work: str
+    #: Default idempotency id; must be deterministic in the payload.
+    default_id: Callable[[JobPayload], str]
+    #: The id of the row the job is about (for logs, dead letters, admin search).
+    entity_id: Callable[[JobPayload], str]
+    queue: str = "default"
+    priority: int = DEFAULT_PRIORITY
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    time_limit: timedelta = DEFAULT_TIME_LIMIT
+    classify: Callable[[BaseException], ErrorKind] = classify_error
+
+    def __post_init__(self) -> None:
+        if not MOST_URGENT <= self.priority <= LEAST_URGENT:
+            raise ConfigurationError(f"job type {self.name!r}: priority must be 1..10, got {self.priority}")
+
+    def with_overrides(self) -> JobSpec:
+        """This spec with `GIFTING_JOBS["JOBS"][name]` applied."""
+        overrides = get_settings().JOBS.get(self.name)
+        if overrides is None:
+            return self
+        spec = self
+        if overrides.queue:
+            spec = replace(spec, queue=overrides.queue)
+        if overrides.priority:
+            spec = replace(spec, priority=overrides.priority)
+        if overrides.attempts:
+            spec = replace(spec, retry=spec.retry.with_attempts(overrides.attempts))
+        if overrides.time_limit_seconds:
+            spec = replace(spec, time_limit=timedelta(seconds=overrides.time_limit_seconds))
+        return spec
+
+
+_registry: dict[str, JobSpec] = {}
+
+
+def register(spec: JobSpec) -> JobSpec:
+    """Add a job type to the catalog; a name may be registered once."""
+    existing = _registry.get(spec.name)
+    if existing is not None and existing != spec:
+        raise ConfigurationError(f"job type {spec.name!r} is already registered with another spec")
+    _registry[spec.name] = spec
+    return spec
+
+
+def get_spec(name: str) -> JobSpec:
+    """The spec of a registered job type, with settings overrides applied."""
+    try:
+        return _registry[name].with_overrides()
+    except KeyError:
+        known = ", ".join(sorted(_registry))
+        raise ConfigurationError(f"unknown job type {name!r}; registered types: {known}") from None
+
+
+def all_specs() -> list[JobSpec]:
+    return [spec.with_overrides() for spec in _registry.values()]
+
+
+register(
+    JobSpec(
+        name=JobType.PRODUCT_ENRICHMENT,
+        payload_model=ProductEnrichmentPayload,
+        work="gifting_jobs.work.products.enrich_product",
+        default_id=lambda p: f"product-enrichment:{p.product_id}:{p.prompt_version or 'default'}",
+        entity_id=lambda p: str(p.product_id),
+        queue="catalog",
+        priority=6,
+        retry=RetryPolicy(attempts=5, min_backoff=timedelta(seconds=10), max_backoff=timedelta(minutes=5)),
+        time_limit=timedelta(minutes=2),
+    )
+)
+register(
+    JobSpec(
+        name=JobType.PRODUCT_EMBEDDING,
+        payload_model=ProductEmbeddingPayload,
+        work="gifting_jobs.work.products.embed_product",
+        default_id=lambda p: f"product-embedding:{p.product_id}:{p.previous_text_hash or 'none'}",
+        entity_id=lambda p: str(p.product_id),
+        queue="catalog",
+        priority=5,
+        retry=RetryPolicy(attempts=5, min_backoff=timedelta(seconds=5), max_backoff=timedelta(minutes=5)),
+        time_limit=timedelta(minutes=2),
+    )
+)
+register(
+    JobSpec(
+        name=JobType.TASTE_PROFILE_EMBEDDING,
+        payload_model=TasteProfileEmbeddingPayload,
+        work="gifting_jobs.work.profiles.embed_taste_profile",
+        default_id=lambda p: f"taste-profile-embedding:{p.taste_profile_id}",
+        entity_id=lambda p: str(p.taste_profile_id),
+        queue="profiles",
+        # A user is waiting on the result.
+        priority=MOST_URGENT,
+        retry=RetryPolicy(attempts=5, min_backoff=timedelta(seconds=1), max_backoff=timedelta(seconds=30)),
+        time_limit=timedelta(minutes=1),
+    )
+)
+register(
+    JobSpec(
+        name=JobType.CURATED_COLLECTIONS,
+        payload_model=CuratedCollectionsPayload,
+        work="gifting_jobs.work.collections.build_curated_collections",
+        default_id=lambda p: f"curated-collections:{p.surface}:{p.target_date.isoformat()}:{p.params_hash()[:16]}",
+        entity_id=lambda p: f"{p.surface}:{p.target_date.isoformat()}",
+        queue="collections",
+        priority=8,
+        retry=RetryPolicy(attempts=3, min_backoff=timedelta(seconds=30), max_backoff=timedelta(minutes=10)),
+        time_limit=timedelta(minutes=10),
+    )
+)
+register(
+    JobSpec(
+        name=JobType.REMINDER_DISPATCH,
+        payload_model=ReminderDispatchPayload,
+        work="gifting_jobs.work.reminders.dispatch_reminder",
+        default_id=lambda p: f"reminder-dispatch:{p.schedule_id}",
+        entity_id=lambda p: str(p.schedule_id),
+        queue="reminders",
+        priority=3,
+        retry=RetryPolicy(attempts=5, min_backoff=timedelta(seconds=10), max_backoff=timedelta(minutes=10)),
+        time_limit=timedelta(minutes=1),
+    )
+)

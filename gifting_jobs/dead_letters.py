@@ -1,0 +1,113 @@
+"""The dead-letter service: recording failed jobs, retrying and discarding them.
+
+The worker middleware, the relay, the admin actions and the
+`retry_failed_jobs` command all go through these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from gifting_jobs.models import FailedJob, FailedJobReason, FailedJobStatus
+from gifting_jobs.payloads import TriggeredBy
+
+if TYPE_CHECKING:
+    from dramatiq.message import Message
+
+    from gifting_jobs.dispatch import Job
+
+logger = logging.getLogger(__name__)
+
+
+def record_failure(
+    message: Message,
+    *,
+    reason: FailedJobReason,
+    error_class: str,
+    error_message: str,
+    traceback: str = "",
+) -> FailedJob:
+    """Write (or refresh) the open dead letter of a message's job id."""
+    options = message.options
+    now = timezone.now()
+    payload = message.args[0] if message.args else {}
+    fields: dict[str, Any] = {
+        "message_id": message.message_id,
+        "job_type": message.actor_name,
+        "queue": message.queue_name.removesuffix(".DQ"),
+        "entity_id": str(options.get("entity_id", "")),
+        "payload": payload,
+        "options": {k: options[k] for k in ("priority", "attempts", "triggered_by") if k in options},
+        "reason": reason,
+        "error_class": error_class[:255],
+        "error_message": error_message,
+        "traceback": traceback,
+        "attempts": int(options.get("retries", 0)) or 1,
+        "last_failed_at": now,
+        "retry_of_id": options.get("retry_of"),
+    }
+    job_id = str(options.get("job_id", message.message_id))
+    for _ in range(2):
+        updated = FailedJob.objects.filter(job_id=job_id, status=FailedJobStatus.OPEN)
+        if updated.update(**fields):
+            return updated.get()
+        try:
+            with transaction.atomic():
+                return FailedJob.objects.create(job_id=job_id, first_failed_at=now, **fields)
+        except IntegrityError:
+            continue  # Another worker opened the row meanwhile: update it instead.
+    return FailedJob.objects.get(job_id=job_id, status=FailedJobStatus.OPEN)
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    failed_job: FailedJob
+    job: Job
+
+
+def retry_failed_job(failed_job: FailedJob) -> RetryResult:
+    """Enqueue an open dead letter again, with a fresh attempt count, linked back to it.
+
+    Uses the job's original id, so a retry is itself idempotent: if an equal
+    job is already pending, nothing new is sent (`job.deduplicated`).
+    """
+    from gifting_jobs.dispatch import enqueue
+
+    if failed_job.status != FailedJobStatus.OPEN:
+        raise ValueError(f"failed job {failed_job.pk} is {failed_job.status}, only open ones can be retried")
+    fields = {**failed_job.payload, "triggered_by": TriggeredBy.RETRY.value}
+    opts = {"job_id": failed_job.job_id}
+    if "priority" in failed_job.options:
+        opts["priority"] = failed_job.options["priority"]
+    job = enqueue(failed_job.job_type, fields, opts, retry_of=failed_job.pk)
+    FailedJob.objects.filter(pk=failed_job.pk).update(
+        status=FailedJobStatus.RETRIED, retried_at=timezone.now(), retry_job_id=job.id, resolved_at=timezone.now()
+    )
+    failed_job.refresh_from_db()
+    logger.info(
+        "dead letter %s retried as job %s (%s)",
+        failed_job.pk,
+        job.id,
+        job.outcome,
+        extra={"job_id": job.id, "job_type": job.job_type, "entity_id": failed_job.entity_id},
+    )
+    return RetryResult(failed_job=failed_job, job=job)
+
+
+def retry_failed_jobs(failed_jobs: Iterable[FailedJob]) -> list[RetryResult]:
+    """Retry each open dead letter; ones that are not open are left as they are."""
+    return [retry_failed_job(f) for f in failed_jobs if f.status == FailedJobStatus.OPEN]
+
+
+def discard_failed_jobs(failed_jobs: Iterable[FailedJob]) -> int:
+    """Mark open dead letters as discarded (kept for the record); returns how many."""
+    ids = [f.pk for f in failed_jobs if f.status == FailedJobStatus.OPEN]
+    return FailedJob.objects.filter(pk__in=ids, status=FailedJobStatus.OPEN).update(
+        status=FailedJobStatus.DISCARDED, resolved_at=timezone.now()
+    )

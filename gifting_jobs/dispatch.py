@@ -1,0 +1,279 @@
+"""The enqueue engine: the only code that talks to the broker when sending jobs.
+
+`enqueue()` validates the payload and options, derives the idempotency id, then
+either sends at once (atomic lock + push), writes the job to the Postgres
+outbox inside the caller's transaction (sent on commit), keeps a long delay in
+Postgres, or, when the broker cannot be reached, keeps the job in Postgres for
+the relay. Every path returns a `Job` saying which of these happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import dramatiq
+import redis
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from dramatiq.message import Message
+from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, field_validator
+
+from gifting_jobs.broker import RedisBroker, SendMode
+from gifting_jobs.catalog import JobSpec, get_spec
+from gifting_jobs.conf import get_settings
+from gifting_jobs.exceptions import ConfigurationError, ValidationError
+from gifting_jobs.models import HeldJob, HeldJobReason
+from gifting_jobs.payloads import JobPayload
+from gifting_jobs.queues import physical_queue
+
+logger = logging.getLogger(__name__)
+
+#: A lock outlives the job's worst case (every attempt timing out plus backoffs) by this margin.
+LOCK_TTL_MARGIN = timedelta(hours=1)
+#: A job written to the outbox in a transaction is the relay's only after this grace:
+#: before it, the committing process is expected to send it itself.
+OUTBOX_GRACE = timedelta(seconds=30)
+#: The id characters allowed in an explicit job_id.
+JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@/+=-]{0,199}$"
+
+
+class JobOutcome(StrEnum):
+    """What `enqueue` did with the job."""
+
+    #: In the broker now.
+    SENT = "sent"
+    #: An equal job (same id) is queued, delayed or running: nothing new was sent.
+    DEDUPLICATED = "deduplicated"
+    #: Written to the outbox in the open transaction; sent after commit, dropped on rollback.
+    ON_COMMIT = "on_commit"
+    #: Delay beyond the horizon: kept in Postgres, handed to the broker when due.
+    SCHEDULED = "scheduled"
+    #: The broker did not answer: kept in Postgres, sent by the relay once it answers.
+    HELD = "held"
+
+
+@dataclass(frozen=True)
+class Job:
+    """An enqueued (or deduplicated) job: an immutable receipt."""
+
+    id: str
+    job_type: str
+    queue: str
+    priority: int
+    eta: datetime | None
+    payload: JobPayload
+    outcome: JobOutcome
+    message_id: str
+
+    @property
+    def deduplicated(self) -> bool:
+        """True when an equal job was already pending and nothing new was sent."""
+        return self.outcome is JobOutcome.DEDUPLICATED
+
+
+class EnqueueOptions(BaseModel):
+    """The `**opts` every enqueue function takes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    priority: int | None = Field(default=None, ge=1, le=10)
+    delay: timedelta | None = None
+    attempts: int | None = Field(default=None, ge=1, le=100)
+    job_id: str | None = Field(default=None, pattern=JOB_ID_PATTERN)
+    queue: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+
+    @field_validator("delay", mode="before")
+    @classmethod
+    def _delay_from_millis(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("delay must be a timedelta or a number of milliseconds")
+        if isinstance(value, (int, float)):
+            return timedelta(milliseconds=value)
+        return value
+
+    @field_validator("delay")
+    @classmethod
+    def _delay_not_negative(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < timedelta(0):
+            raise ValueError("delay must not be negative")
+        return value
+
+
+def get_broker() -> RedisBroker:
+    broker = dramatiq.get_broker()
+    if not isinstance(broker, RedisBroker):
+        raise ConfigurationError(
+            f"gifting_jobs needs DRAMATIQ_BROKER['BROKER'] = 'gifting_jobs.broker.RedisBroker', "
+            f"got {type(broker).__module__}.{type(broker).__name__}"
+        )
+    return broker
+
+
+def _validate(spec: JobSpec, fields: dict[str, Any], opts: dict[str, Any]) -> tuple[JobPayload, EnqueueOptions]:
+    try:
+        payload = spec.payload_model.model_validate(fields)
+    except PydanticValidationError as exc:
+        raise ValidationError.from_pydantic(exc, f"{spec.name} payload") from None
+    try:
+        options = EnqueueOptions.model_validate(opts)
+    except PydanticValidationError as exc:
+        raise ValidationError.from_pydantic(exc, f"{spec.name} options") from None
+    return payload, options
+
+
+def lock_ttl_ms(spec: JobSpec, attempts: int, delay: timedelta) -> int:
+    """How long a job's id stays taken if nothing releases it (a crash, a lost message)."""
+    worst = delay + attempts * (spec.time_limit + spec.retry.max_backoff) + LOCK_TTL_MARGIN
+    return int(worst.total_seconds() * 1000)
+
+
+def build_message(
+    spec: JobSpec,
+    payload: JobPayload,
+    options: EnqueueOptions,
+    *,
+    retry_of: int | None = None,
+) -> Message:
+    """The Dramatiq message of a validated job (not sent)."""
+    priority = options.priority or spec.priority
+    queue = physical_queue(options.queue or spec.queue, priority)
+    return Message(
+        queue_name=queue,
+        actor_name=spec.name,
+        args=(payload.model_dump(mode="json"),),
+        kwargs={},
+        options={
+            "job_id": options.job_id or spec.default_id(payload),
+            "entity_id": spec.entity_id(payload),
+            "priority": priority,
+            "attempts": options.attempts or spec.retry.attempts,
+            "triggered_by": payload.triggered_by.value,
+            **({"retry_of": retry_of} if retry_of is not None else {}),
+        },
+        message_id=str(uuid.uuid4()),
+    )
+
+
+def enqueue(job_type: str, fields: dict[str, Any], opts: dict[str, Any], *, retry_of: int | None = None) -> Job:
+    """Validate and enqueue one job of a registered type; see `JobOutcome` for what can happen.
+
+    Raises `ValidationError` (nothing sent) for bad fields or options.
+    """
+    spec = get_spec(job_type)
+    payload, options = _validate(spec, fields, opts)
+    message = build_message(spec, payload, options, retry_of=retry_of)
+    delay = options.delay or timedelta(0)
+    eta = timezone.now() + delay if delay else None
+    ttl = lock_ttl_ms(spec, message.options["attempts"], delay)
+
+    if delay > get_settings().delay_horizon:
+        outcome, message_id = _schedule(message, ttl, eta)
+    elif connection.in_atomic_block:
+        outcome, message_id = _send_on_commit(message, ttl, delay)
+    else:
+        outcome, message_id = send(message, ttl, delay)
+    return Job(
+        id=message.options["job_id"],
+        job_type=spec.name,
+        queue=message.queue_name,
+        priority=message.options["priority"],
+        eta=eta,
+        payload=payload,
+        outcome=outcome,
+        message_id=message_id,
+    )
+
+
+def _delay_ms(delay: timedelta) -> int | None:
+    return int(delay.total_seconds() * 1000) or None
+
+
+def send(message: Message, ttl_ms: int, delay: timedelta) -> tuple[JobOutcome, str]:
+    """Send now; if the broker cannot be reached, hold the job in Postgres."""
+    try:
+        owner = get_broker().send_unique(message, lock_ttl_ms=ttl_ms, delay_ms=_delay_ms(delay))
+    except redis.RedisError as exc:
+        _log_broker_down(message, exc)
+        existing = _insert_held(_held_row(message, ttl_ms, HeldJobReason.BROKER_DOWN, timezone.now() + delay))
+        if existing is not None:
+            return JobOutcome.DEDUPLICATED, existing
+        return JobOutcome.HELD, message.message_id
+    if owner is not None:
+        return JobOutcome.DEDUPLICATED, owner.removeprefix("held:")
+    return JobOutcome.SENT, message.message_id
+
+
+def _log_broker_down(message: Message, exc: Exception) -> None:
+    job_id = message.options["job_id"]
+    logger.warning(
+        "broker unreachable, job %s kept in Postgres until it answers: %s",
+        job_id,
+        exc,
+        extra={"job_id": job_id, "job_type": message.actor_name, "entity_id": message.options["entity_id"]},
+    )
+
+
+def _held_row(message: Message, ttl_ms: int, reason: HeldJobReason, due_at: datetime) -> HeldJob:
+    return HeldJob(
+        job_id=message.options["job_id"],
+        message_id=message.message_id,
+        job_type=message.actor_name,
+        queue=message.queue_name,
+        message=message.asdict(),
+        lock_ttl_ms=ttl_ms,
+        reason=reason,
+        due_at=due_at,
+    )
+
+
+def _insert_held(row: HeldJob) -> str | None:
+    """Insert a held job; None if inserted, else the message id of the equal job already held."""
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
+    except IntegrityError:
+        existing = HeldJob.objects.filter(job_id=row.job_id).values_list("message_id", flat=True).first()
+        return existing or row.message_id
+    return None
+
+
+def _schedule(message: Message, ttl_ms: int, eta: datetime) -> tuple[JobOutcome, str]:
+    """Keep a long delay in Postgres; its job id is taken now so equal jobs deduplicate."""
+    try:
+        owner = get_broker().send_unique(message, lock_ttl_ms=ttl_ms, mode=SendMode.HOLD)
+    except redis.RedisError:
+        owner = None  # Postgres alone deduplicates until the broker is back.
+    if owner is not None:
+        return JobOutcome.DEDUPLICATED, owner.removeprefix("held:")
+    existing = _insert_held(_held_row(message, ttl_ms, HeldJobReason.DELAYED, eta))
+    if existing is not None:
+        return JobOutcome.DEDUPLICATED, existing
+    return JobOutcome.SCHEDULED, message.message_id
+
+
+def _send_on_commit(message: Message, ttl_ms: int, delay: timedelta) -> tuple[JobOutcome, str]:
+    """Transactional outbox: the row commits with the caller's data, then is sent."""
+    row = _held_row(message, ttl_ms, HeldJobReason.OUTBOX, timezone.now() + OUTBOX_GRACE)
+    existing = _insert_held(row)
+    if existing is not None:
+        return JobOutcome.DEDUPLICATED, existing
+
+    def after_commit() -> None:
+        try:
+            get_broker().send_unique(message, lock_ttl_ms=ttl_ms, delay_ms=_delay_ms(delay))
+        except redis.RedisError as exc:
+            # The committed outbox row is the job: make it due now so the
+            # relay sends it as soon as the broker answers.
+            _log_broker_down(message, exc)
+            HeldJob.objects.filter(pk=row.pk).update(reason=HeldJobReason.BROKER_DOWN, due_at=timezone.now())
+            return
+        # Sent, or an equal job was already pending: either way the row is done.
+        HeldJob.objects.filter(pk=row.pk).delete()
+
+    transaction.on_commit(after_commit, robust=True)
+    return JobOutcome.ON_COMMIT, message.message_id

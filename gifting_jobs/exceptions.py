@@ -1,0 +1,78 @@
+"""The app's exception root and its families.
+
+Every error the app raises on purpose derives from `GiftingJobsError`; each
+family also inherits the built-in a caller already catches (`ValueError`,
+`LookupError`, `ImproperlyConfigured`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+class GiftingJobsError(Exception):
+    """Root of every error raised on purpose by gifting_jobs."""
+
+
+class ConfigurationError(GiftingJobsError, ImproperlyConfigured):
+    """A `GIFTING_JOBS` setting or the broker set-up is wrong; the message names the fix."""
+
+
+class ValidationError(GiftingJobsError, ValueError):
+    """Bad input to a public function; nothing was sent or saved.
+
+    `errors` holds one dict per field error (`loc`, `msg`, `type`), as pydantic
+    reports them, so an API can return them as they are.
+    """
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.errors: list[dict[str, Any]] = errors or []
+
+    @classmethod
+    def from_pydantic(cls, exc: Any, what: str) -> ValidationError:
+        """Wrap a `pydantic.ValidationError`, keeping its field errors."""
+        errors = [
+            {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
+            for err in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        details = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in errors)
+        return cls(f"invalid {what}: {details}", errors)
+
+
+class JobError(GiftingJobsError):
+    """Raised by the work of a job; its class says whether to retry."""
+
+
+class TransientJobError(JobError):
+    """Worth retrying: a timeout, a 429, a 5xx, a lost connection.
+
+    `retry_after` (seconds), when the provider said so, is honoured as the
+    minimum delay before the next attempt.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentJobError(JobError):
+    """Retrying cannot help (bad request, missing entity): dead-lettered at once."""
+
+
+class EntityNotFound(PermanentJobError, LookupError):
+    """The row a job is about no longer exists."""
+
+
+class RecommendationError(GiftingJobsError, LookupError):
+    """Recommendations cannot be served yet; the message is fit for the user."""
+
+
+class ProfileNotFound(RecommendationError):
+    """The user has no taste profile: onboarding is not complete."""
+
+
+class ProfileBeingProcessed(RecommendationError):
+    """The profile exists but its embedding is not ready; it has been enqueued."""

@@ -1,0 +1,37 @@
+"""Per-job state in Redis: delivery counts, and freeing the job id when the job is over."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dramatiq.broker import Broker
+from dramatiq.message import Message
+from dramatiq.middleware import Middleware
+
+
+class Idempotency(Middleware):
+    """Counts deliveries (for the crash cap) and frees the job id once the job is done.
+
+    A job is over when it succeeded, was dead-lettered (`message.failed`) or
+    skipped; while it waits for a retry its id stays taken, so an equal job
+    enqueued meanwhile is deduplicated.
+    """
+
+    def before_process_message(self, broker: Broker, message: Message) -> None:
+        if "job_id" in message.options:
+            message.options["deliveries"] = broker.record_delivery(message.message_id)
+
+    def after_process_message(
+        self, broker: Broker, message: Message, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
+        if exception is None or message.failed:
+            self._finish(broker, message)
+
+    def after_skip_message(self, broker: Broker, message: Message) -> None:
+        self._finish(broker, message)
+
+    @staticmethod
+    def _finish(broker: Broker, message: Message) -> None:
+        job_id = message.options.get("job_id")
+        if job_id is not None:
+            broker.finish(job_id, message.message_id)

@@ -1,0 +1,66 @@
+"""Runs the relay in a background thread of every worker process; one is active at a time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.db import DatabaseError, connection
+from dramatiq.broker import Broker
+from dramatiq.middleware import Middleware
+
+from gifting_jobs.conf import get_settings
+
+logger = logging.getLogger(__name__)
+
+
+class Relay(Middleware):
+    """Starts a relay thread on worker boot and stops it on shutdown.
+
+    Every worker process tries the Postgres advisory lock each interval; the
+    holder relays, the others stand by and take over within one interval of
+    its death (its DB session ends, which frees the lock).
+    """
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def after_worker_boot(self, broker: Broker, worker: object) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, args=(broker,), name="gifting-relay", daemon=True)
+        self._thread.start()
+
+    def before_worker_shutdown(self, broker: Broker, worker: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self, broker: Broker) -> None:
+        # Imported here: middleware is loaded with the broker, before the app registry.
+        from gifting_jobs.relay import relay_due_jobs, release_relay_lock, try_relay_lock
+
+        holding = False
+        try:
+            while not self._stop.is_set():
+                settings = get_settings()
+                try:
+                    holding = holding or try_relay_lock()
+                    if holding:
+                        # Drain: keep going while full batches come back.
+                        while not self._stop.is_set():
+                            result = relay_due_jobs(broker, batch_size=settings.RELAY_BATCH_SIZE)
+                            if result.broker_down or result.handled < settings.RELAY_BATCH_SIZE:
+                                break
+                except DatabaseError:
+                    logger.warning("relay lost its database connection; retrying", exc_info=True)
+                    holding = False
+                    connection.close()
+                self._stop.wait(settings.RELAY_INTERVAL_SECONDS)
+        finally:
+            if holding:
+                try:
+                    release_relay_lock()
+                except DatabaseError:
+                    pass  # The session is gone, and its lock with it.
+            connection.close()

@@ -1,0 +1,64 @@
+"""Retries with exponential backoff and jitter, by error class, replacing Dramatiq's `Retries`."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from dramatiq.broker import Broker
+from dramatiq.message import Message
+from dramatiq.middleware import Middleware
+
+from gifting_jobs.catalog import get_spec
+from gifting_jobs.conf import get_settings
+from gifting_jobs.retry_policy import ErrorKind, retry_after_seconds
+
+logger = logging.getLogger(__name__)
+
+#: Longest traceback kept with a message, in frames.
+TRACEBACK_LIMIT = 30
+
+
+class JobRetries(Middleware):
+    """Retry transient failures with backoff; fail permanent ones and exhausted ones at once.
+
+    The attempt budget is the message's `attempts` option (the job type's
+    default, or the caller's `attempts=`). A provider's Retry-After is a floor
+    on the delay; the delay never exceeds the delay horizon, so a retry never
+    waits days in a worker's memory. A failed message carries
+    `failure_reason` for the dead-letter middleware.
+    """
+
+    def after_process_message(
+        self, broker: Broker, message: Message, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
+        if exception is None:
+            return
+        spec = get_spec(message.actor_name)
+        failures = int(message.options.get("retries", 0)) + 1
+        message.options["retries"] = failures
+        message.options["traceback"] = "".join(traceback.format_exception(exception, limit=TRACEBACK_LIMIT))
+        message.options["error_class"] = f"{type(exception).__module__}.{type(exception).__qualname__}"
+        message.options["error_message"] = str(exception)[:2000]
+        attempts = int(message.options.get("attempts", spec.retry.attempts))
+
+        # Imported here: middleware is loaded with the broker, before the app registry.
+        from gifting_jobs.models import FailedJobReason
+
+        if spec.classify(exception) is ErrorKind.PERMANENT:
+            message.options["failure_reason"] = FailedJobReason.PERMANENT.value
+            message.fail()
+            return
+        if failures >= attempts:
+            message.options["failure_reason"] = FailedJobReason.EXHAUSTED.value
+            message.fail()
+            return
+
+        delay_ms = spec.retry.backoff_ms(failures)
+        hint = retry_after_seconds(exception)
+        if hint is not None:
+            delay_ms = max(delay_ms, int(hint * 1000))
+        delay_ms = min(delay_ms, int(get_settings().DELAY_HORIZON_SECONDS * 1000))
+        message.options["retry_delay_ms"] = delay_ms
+        broker.enqueue(message, delay=delay_ms)

@@ -1,0 +1,67 @@
+"""The mirror of the CMS gift catalog."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.db import models
+
+from gifting_jobs.models.vectors import embedding_field, hnsw_cosine_index
+
+
+class ProductStatus(models.TextChoices):
+    DRAFT = "DRAFT", "Draft"
+    PUBLISHED = "PUBLISHED", "Published"
+    ARCHIVED = "ARCHIVED", "Archived"
+
+
+class Product(models.Model):
+    """A gift product mirrored from the CMS, with its enrichment and embedding."""
+
+    external_id = models.CharField(max_length=64, unique=True, help_text="The CMS document id.")
+    title = models.CharField(max_length=500)
+    description = models.TextField(blank=True, default="")
+    brand = models.CharField(max_length=200, blank=True, default="")
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, default="")
+    status = models.CharField(max_length=16, choices=ProductStatus.choices, default=ProductStatus.DRAFT)
+    visible_to_gifter = models.BooleanField(default=True)
+    is_featured = models.BooleanField(default=False)
+    tags = models.JSONField(default=list, blank=True, help_text="Tags set in the CMS.")
+    cms_updated_at = models.DateTimeField(null=True, blank=True, help_text="The CMS's updatedAt of this mirror.")
+
+    enrichment = models.JSONField(null=True, blank=True, help_text="LLM enrichment: tags, occasions, recipients…")
+    enrichment_version = models.CharField(max_length=64, blank=True, default="", help_text="Prompt version used.")
+    enrichment_text_hash = models.CharField(max_length=64, blank=True, default="")
+    enriched_at = models.DateTimeField(null=True, blank=True)
+
+    embedding = embedding_field()
+    embedding_text_hash = models.CharField(max_length=64, blank=True, default="")
+    embedding_model = models.CharField(max_length=200, blank=True, default="")
+    embedded_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            hnsw_cosine_index("product_embedding_hnsw"),
+            models.Index(fields=["status", "visible_to_gifter"], name="product_status_visible"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.external_id})"
+
+    @property
+    def is_recommendable(self) -> bool:
+        return self.status == ProductStatus.PUBLISHED and self.visible_to_gifter
+
+    def embedding_text(self) -> str:
+        """The text that is embedded and enriched: what a gifter reads about the product."""
+        parts = [self.title, self.brand, self.description, ", ".join(str(t) for t in self.tags or [])]
+        return "\n".join(p.strip() for p in parts if p and p.strip())
+
+    def text_hash(self) -> str:
+        """SHA-256 of `embedding_text()`: a change means re-embedding and re-enrichment."""
+        return hashlib.sha256(self.embedding_text().encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""Providers: pluggable families (embeddings, enrichment, push), a base beside its implementations."""

@@ -1,0 +1,137 @@
+"""Shared fixtures: the real Redis broker, in-process and subprocess Dramatiq workers.
+
+Real services are required: a Redis or Postgres that does not answer fails the
+run, it is never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from gifting_jobs.broker import RedisBroker
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Default time a test waits for a condition before failing.
+WAIT_TIMEOUT = 20.0
+
+
+def wait_until(predicate: Callable[[], Any], *, timeout: float = WAIT_TIMEOUT, interval: float = 0.02, what: str = "") -> Any:
+    """Poll `predicate` until it returns a truthy value; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def flush_namespace(broker: RedisBroker) -> None:
+    keys = list(broker.client.scan_iter(match=f"{broker.namespace}:*", count=1000))
+    keys += list(broker.client.scan_iter(match="release:*", count=1000))
+    for start in range(0, len(keys), 500):
+        broker.client.delete(*keys[start : start + 500])
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[RedisBroker]:
+    current = dramatiq.get_broker()
+    assert isinstance(current, RedisBroker)
+    current.client.ping()  # A missing Redis fails the run here, loudly.
+    flush_namespace(current)
+    yield current
+    flush_namespace(current)
+
+
+@pytest.fixture
+def clean_broker(broker: RedisBroker) -> Iterator[RedisBroker]:
+    """The broker with this run's namespace emptied before and after the test."""
+    flush_namespace(broker)
+    yield broker
+    flush_namespace(broker)
+
+
+@pytest.fixture
+def worker(clean_broker: RedisBroker, transactional_db: None) -> Iterator[dramatiq.Worker]:
+    """A real Dramatiq worker (4 threads) in this process, on the real Redis broker."""
+    worker = dramatiq.Worker(clean_broker, worker_threads=4, worker_timeout=50)
+    worker.start()
+    yield worker
+    worker.stop(timeout=10_000)
+    connection.close()
+
+
+def database_url() -> str:
+    """The URL of the test database, for worker subprocesses."""
+    conf = connection.settings_dict
+    return f"postgresql://{conf['USER']}:{conf['PASSWORD']}@/{conf['NAME']}?host={conf['HOST']}"
+
+
+class WorkerProcess:
+    """`manage.py rundramatiq` in a subprocess, on this run's test database and namespace."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.log = open(ROOT / ".local" / f"worker-{os.getpid()}-{time.monotonic_ns()}.log", "w+b")
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "4", *args],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "tests.settings",
+                "DATABASE_URL": database_url(),
+                "REDIS_URL": settings.REDIS_URL,
+                "DRAMATIQ_NAMESPACE": dramatiq.get_broker().namespace,
+                **(env or {}),
+            },
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: the master and its worker processes."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def worker_processes(clean_broker: RedisBroker, transactional_db: None) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start `rundramatiq` subprocesses; all are stopped at the end of the test."""
+    started: list[WorkerProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> WorkerProcess:
+        process = WorkerProcess(*args, env=env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

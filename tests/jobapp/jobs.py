@@ -1,0 +1,107 @@
+"""Test job types: each records its executions so tests assert on rows, not on silence."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from datetime import timedelta
+
+import redis
+from django.conf import settings
+
+from gifting_jobs.actors import declare_actor
+from gifting_jobs.catalog import JobSpec, register
+from gifting_jobs.exceptions import PermanentJobError, TransientJobError
+from gifting_jobs.payloads import JobPayload
+from gifting_jobs.retry_policy import RetryPolicy
+
+#: How long a blocking test job waits for its release key at most.
+BLOCK_TIMEOUT_SECONDS = 60
+
+
+class KeyPayload(JobPayload):
+    key: str
+    fail_times: int = 0
+
+
+def _record(payload: KeyPayload) -> None:
+    from gifting_jobs.observability import current_job
+    from tests.jobapp.models import Execution
+
+    context = current_job.get()
+    Execution.objects.create(
+        job_type=context.job_type if context else "",
+        job_id=context.job_id if context else "",
+        message_id=context.message_id if context else "",
+        key=payload.key,
+        attempt=context.attempt if context else 0,
+        pid=os.getpid(),
+    )
+
+
+def record(payload: KeyPayload) -> None:
+    _record(payload)
+
+
+def flaky(payload: KeyPayload) -> None:
+    """Fails with a transient error `fail_times` times, then succeeds."""
+    _record(payload)
+    from gifting_jobs.observability import current_job
+
+    if current_job.get().attempt <= payload.fail_times:
+        raise TransientJobError(f"flaky failure {current_job.get().attempt}")
+
+
+def permanent(payload: KeyPayload) -> None:
+    _record(payload)
+    raise PermanentJobError("this can never work")
+
+
+def blocking(payload: KeyPayload) -> None:
+    """Runs until the Redis key `release:<key>` exists (a test sets it)."""
+    _record(payload)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    deadline = time.monotonic() + BLOCK_TIMEOUT_SECONDS
+    while not client.exists(f"release:{payload.key}") and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def sleep_briefly(payload: KeyPayload) -> None:
+    """A job that takes a little time (priority tests keep workers busy with it)."""
+    time.sleep(0.005)
+
+
+def crash(payload: KeyPayload) -> None:
+    """Kills its own worker process, like a segfault or the OOM killer would."""
+    _record(payload)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def noop(payload: KeyPayload) -> None:
+    """Does nothing (benchmarks)."""
+
+
+FAST = RetryPolicy(attempts=3, min_backoff=timedelta(milliseconds=50), max_backoff=timedelta(milliseconds=200))
+
+SPECS = [
+    JobSpec(name="test_record", payload_model=KeyPayload, work="tests.jobapp.jobs.record",
+            default_id=lambda p: f"test-record:{p.key}", entity_id=lambda p: p.key, queue="testing", retry=FAST),
+    JobSpec(name="test_flaky", payload_model=KeyPayload, work="tests.jobapp.jobs.flaky",
+            default_id=lambda p: f"test-flaky:{p.key}", entity_id=lambda p: p.key, queue="testing", retry=FAST),
+    JobSpec(name="test_permanent", payload_model=KeyPayload, work="tests.jobapp.jobs.permanent",
+            default_id=lambda p: f"test-permanent:{p.key}", entity_id=lambda p: p.key, queue="testing", retry=FAST),
+    JobSpec(name="test_blocking", payload_model=KeyPayload, work="tests.jobapp.jobs.blocking",
+            default_id=lambda p: f"test-blocking:{p.key}", entity_id=lambda p: p.key, queue="testing", retry=FAST),
+    JobSpec(name="test_sleep", payload_model=KeyPayload, work="tests.jobapp.jobs.sleep_briefly",
+            default_id=lambda p: f"test-sleep:{p.key}", entity_id=lambda p: p.key, queue="testing", retry=FAST),
+    JobSpec(name="test_crash", payload_model=KeyPayload, work="tests.jobapp.jobs.crash",
+            default_id=lambda p: f"test-crash:{p.key}", entity_id=lambda p: p.key, queue="crashing", retry=FAST),
+    JobSpec(name="test_noop", payload_model=KeyPayload, work="tests.jobapp.jobs.noop",
+            default_id=lambda p: f"test-noop:{p.key}", entity_id=lambda p: p.key, queue="bench", retry=FAST),
+]
+
+
+def register_all() -> None:
+    for spec in SPECS:
+        declare_actor(register(spec))

@@ -1,0 +1,24 @@
+"""Test settings: the host settings plus a test app with its own job types.
+
+Redis keys live under a namespace of their own per test run, so runs never see
+each other's queues; heartbeats are short so crash recovery takes seconds.
+"""
+
+import os
+import uuid
+
+os.environ.setdefault("DRAMATIQ_NAMESPACE", f"gj-test-{uuid.uuid4().hex[:8]}")
+
+from core.settings import *  # noqa: E402,F403
+from core.settings import DRAMATIQ_BROKER, GIFTING_JOBS, INSTALLED_APPS  # noqa: E402
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.jobapp"]
+DRAMATIQ_BROKER["OPTIONS"].update(
+    {
+        "heartbeat_timeout": int(os.environ.get("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", "2000")),
+        "maintenance_chance": int(os.environ.get("DRAMATIQ_MAINTENANCE_CHANCE", "1000000")),
+    }
+)
+GIFTING_JOBS = {**GIFTING_JOBS, "WEBHOOK_SECRET": "test-webhook-secret", "RELAY_INTERVAL_SECONDS": 0.2}
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
