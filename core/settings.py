@@ -37,7 +37,6 @@ def _database_from_url(url: str) -> dict[str, object]:
         "PORT": str(parts.port or ""),
         "OPTIONS": query,
         "CONN_MAX_AGE": int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
-        "TEST": {"NAME": os.environ.get("DATABASE_TEST_NAME") or None},
     }
 
 

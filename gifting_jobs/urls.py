@@ -1,7 +1,9 @@
-"""URLs of the gifting_jobs app (namespace `gifting_jobs`)."""
+"""URLs of the gifting_jobs app (namespace `gifting_jobs`): webhook, app API, metrics."""
 
-from django.urls import URLPattern
+from __future__ import annotations
+
+from gifting_jobs import api, metrics, webhooks
 
 app_name = "gifting_jobs"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [*webhooks.urlpatterns, *api.urlpatterns, *metrics.urlpatterns]

@@ -41,7 +41,6 @@ def wait_until(predicate: Callable[[], Any], *, timeout: float = WAIT_TIMEOUT, i
 
 def flush_namespace(broker: RedisBroker) -> None:
     keys = list(broker.client.scan_iter(match=f"{broker.namespace}:*", count=1000))
-    keys += list(broker.client.scan_iter(match="release:*", count=1000))
     for start in range(0, len(keys), 500):
         broker.client.delete(*keys[start : start + 500])
 

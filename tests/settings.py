@@ -10,9 +10,11 @@ import uuid
 os.environ.setdefault("DRAMATIQ_NAMESPACE", f"gj-test-{uuid.uuid4().hex[:8]}")
 
 from core.settings import *  # noqa: E402,F403
-from core.settings import DRAMATIQ_BROKER, GIFTING_JOBS, INSTALLED_APPS  # noqa: E402
+from core.settings import DATABASES, DRAMATIQ_BROKER, GIFTING_JOBS, INSTALLED_APPS  # noqa: E402
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.jobapp"]
+# One test database per run, so concurrent runs on one Postgres never collide.
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("DATABASE_TEST_NAME") or f"test_gifting_{os.getpid()}"}
 DRAMATIQ_BROKER["OPTIONS"].update(
     {
         "heartbeat_timeout": int(os.environ.get("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", "2000")),

@@ -58,12 +58,19 @@ def permanent(payload: KeyPayload) -> None:
     raise PermanentJobError("this can never work")
 
 
+def release_key(key: str) -> str:
+    """The Redis key that lets a blocking job named `key` finish."""
+    import dramatiq
+
+    return dramatiq.get_broker().key("release", key)
+
+
 def blocking(payload: KeyPayload) -> None:
-    """Runs until the Redis key `release:<key>` exists (a test sets it)."""
+    """Runs until the Redis key `release_key(key)` exists (a test sets it)."""
     _record(payload)
     client = redis.Redis.from_url(settings.REDIS_URL)
     deadline = time.monotonic() + BLOCK_TIMEOUT_SECONDS
-    while not client.exists(f"release:{payload.key}") and time.monotonic() < deadline:
+    while not client.exists(release_key(payload.key)) and time.monotonic() < deadline:
         time.sleep(0.02)
 
 
