@@ -149,6 +149,7 @@ OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 
 GIFTING_JOBS = {
     "WEBHOOK_SECRET": os.environ.get("GIFTING_WEBHOOK_SECRET", "dev-webhook-secret"),
+    "METRICS_TOKEN": os.environ.get("GIFTING_METRICS_TOKEN", ""),
     "EMBEDDING_PROVIDER": "openai" if OPENAI_API_KEY else "local",
     "ENRICHMENT_PROVIDER": "openai" if OPENAI_API_KEY else "local",
     "OPENAI_API_KEY": OPENAI_API_KEY,

@@ -22,9 +22,13 @@ def declare_actor(spec: JobSpec) -> dramatiq.Actor[..., None]:
     if spec.name in _declared:
         return _declared[spec.name]
 
+    work: list[Any] = []
+
     def run(payload: dict[str, Any]) -> None:
-        work = import_string(spec.work)
-        work(spec.payload_model.model_validate(payload))
+        if not work:
+            # Imported on first use: work modules import models, actors load with the broker.
+            work.append(import_string(spec.work))
+        work[0](spec.payload_model.model_validate(payload))
 
     run.__name__ = run.__qualname__ = spec.name
     run.__doc__ = f"Run a {spec.name} job: validate its payload, then {spec.work}(payload)."

@@ -48,10 +48,9 @@ redis.call('rpush', KEYS[2], ARGV[3])
 return false
 """
 
-# A job is done (succeeded or dead-lettered): forget its deliveries and free its
-# id, unless a later job owns the id by now. KEYS: lock, deliveries. ARGV: owner.
+# A job is done (succeeded or dead-lettered): free its id, unless a later job
+# owns it by now. KEYS: lock. ARGV: owner.
 _FINISH = """
-redis.call('del', KEYS[2])
 if redis.call('get', KEYS[1]) == ARGV[1] then
   redis.call('del', KEYS[1])
   return 1
@@ -59,8 +58,51 @@ end
 return 0
 """
 
-#: How long a delivery counter outlives its message's last delivery.
+# Dramatiq's `ack` (heartbeat, unack, drop the message: the keys of its
+# dispatch.lua), plus dropping the message's delivery counters and, when the job
+# is over, freeing its id, in one call: an ack costs the round trip a bare ack costs.
+# KEYS: heartbeats, this worker's acks set of the queue, queue messages hash,
+# deliveries counter, starts counter, lock (or "" when the job goes on).
+# ARGV: timestamp, worker id, redis message id, owner.
+_ACK = """
+redis.call('zadd', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('srem', KEYS[2], ARGV[3]) > 0 then
+  redis.call('hdel', KEYS[3], ARGV[3])
+end
+redis.call('del', KEYS[4], KEYS[5])
+if KEYS[6] ~= '' and redis.call('get', KEYS[6]) == ARGV[4] then
+  redis.call('del', KEYS[6])
+end
+"""
+
+# Count one more fetch of each message. KEYS: delivery counters. ARGV: ttl_ms.
+_COUNT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  counts[i] = redis.call('incr', key)
+  redis.call('pexpire', key, ARGV[1])
+end
+return counts
+"""
+
+#: How long delivery counters of an unacknowledged message are kept.
 DELIVERIES_TTL_MS = 7 * 24 * 3600 * 1000
+#: Where a Redis message id sits in Dramatiq's JSON encoding of a message.
+_REDIS_ID_MARK = b'"redis_message_id":"'
+
+
+def _redis_message_id(data: bytes) -> str:
+    """A fetched message's Redis id, found without decoding the whole message.
+
+    In Dramatiq's JSON encoding, `options` comes after the payload and string
+    values are escaped, so the last unescaped mark is the message's own.
+    Other encoders fall back to a full decode.
+    """
+    at = data.rfind(_REDIS_ID_MARK)
+    if at >= 0:
+        start = at + len(_REDIS_ID_MARK)
+        return data[start : data.index(b'"', start)].decode()
+    return Message.decode(data).options["redis_message_id"]
 
 
 class SendMode(StrEnum):
@@ -90,8 +132,13 @@ class RedisBroker(DramatiqRedisBroker):
                 retry=Retry(ExponentialBackoff(cap=CLIENT_RETRY_CAP_SECONDS), CLIENT_RETRIES),
             )
         super().__init__(**options)
+        # Per Redis message id: times fetched (filled by consumer threads, read by workers).
+        self._fetch_counts: dict[str, int] = {}
+        self._finishing: dict[str, tuple[str, str]] = {}
         self._send_unique = self.client.register_script(_SEND_UNIQUE)
         self._finish = self.client.register_script(_FINISH)
+        self._ack = self.client.register_script(_ACK)
+        self._count = self.client.register_script(_COUNT)
 
     def declare_queue(self, queue_name: str) -> None:
         """Declare a logical queue's priority bands along with it."""
@@ -140,17 +187,73 @@ class RedisBroker(DramatiqRedisBroker):
             self.emit_after("enqueue", message, delay_ms)
         return None
 
-    def record_delivery(self, message_id: str) -> int:
-        """Count one more delivery of a message; returns the count, this one included."""
-        key = self.key("deliveries", message_id)
+    # Crash detection and job finishing ride on round trips the consumer makes
+    # anyway. Each Redis message id (new for every enqueue and retry, kept when
+    # Dramatiq redelivers a dead worker's messages) is counted once per fetched
+    # batch. Only a message fetched before (a redelivery) pays one more round
+    # trip: counting a *start*, so that messages merely prefetched by a dying
+    # worker are never blamed for its death.
+
+    def do_fetch(self, queue_name: str, prefetch: int) -> list[bytes]:
+        """Dramatiq's fetch, then one call counting the fetched messages (delay queues excepted)."""
+        messages = self._dispatch("fetch")(queue_name, prefetch)
+        if not messages or queue_name.endswith(".DQ"):
+            return messages
+        ids = [_redis_message_id(data) for data in messages if data is not None]
+        counts = self._count(keys=[self.key("deliveries", rid) for rid in ids], args=[DELIVERIES_TTL_MS])
+        self._fetch_counts.update(zip(ids, (int(c) for c in counts)))
+        return messages
+
+    def do_requeue(self, queue_name: str, *redis_message_ids: str) -> None:
+        """Hand unprocessed prefetched messages back (worker shutdown), uncounting their fetch."""
+        self._dispatch("requeue")(queue_name, *redis_message_ids)
+        pipe = self.client.pipeline(transaction=False)
+        for rid in redis_message_ids:
+            self._fetch_counts.pop(rid, None)
+            pipe.decr(self.key("deliveries", rid))
+        pipe.execute()
+
+    def starts_after_crash(self, redis_message_id: str) -> int:
+        """0 for a first delivery; else count this start of a redelivered message and return the count."""
+        if self._fetch_counts.pop(redis_message_id, 1) <= 1:
+            return 0
+        key = self.key("starts", redis_message_id)
         pipe = self.client.pipeline(transaction=False)
         pipe.incr(key)
         pipe.pexpire(key, DELIVERIES_TTL_MS)
         return int(pipe.execute()[0])
 
+    def finish_on_ack(self, job_id: str, message_id: str, redis_message_id: str) -> None:
+        """The job is over: free its id in the round trip that acknowledges its message."""
+        self._finishing[redis_message_id] = (job_id, message_id)
+
+    def do_ack(self, queue_name: str, redis_message_id: str) -> None:
+        self._fetch_counts.pop(redis_message_id, None)
+        job_id, owner = self._finishing.pop(redis_message_id, ("", ""))
+        self._ack(
+            keys=[
+                f"{self.namespace}:__heartbeats__",
+                f"{self.namespace}:__acks__.{self.broker_id}.{queue_name}",
+                f"{self.namespace}:{queue_name}.msgs",
+                self.key("deliveries", redis_message_id),
+                self.key("starts", redis_message_id),
+                self.lock_key(job_id) if job_id else "",
+            ],
+            args=[current_millis(), self.broker_id, redis_message_id, owner],
+        )
+
+    def do_nack(self, queue_name: str, redis_message_id: str) -> None:
+        # Dead-lettering is rare: Dramatiq's nack, then our cleanup.
+        self._fetch_counts.pop(redis_message_id, None)
+        self._dispatch("nack")(queue_name, redis_message_id)
+        self.client.delete(self.key("deliveries", redis_message_id), self.key("starts", redis_message_id))
+        finishing = self._finishing.pop(redis_message_id, None)
+        if finishing is not None:
+            self.finish(*finishing)
+
     def finish(self, job_id: str, message_id: str) -> bool:
-        """The job is over: drop its delivery count and free its id if it still holds it."""
-        return bool(self._finish(keys=[self.lock_key(job_id), self.key("deliveries", message_id)], args=[message_id]))
+        """Free a job id now, if this message still holds it."""
+        return bool(self._finish(keys=[self.lock_key(job_id)], args=[message_id]))
 
     def record_durations(self, durations: dict[str, list[float]], *, window: int) -> None:
         """Append recent job durations (ms) per job type, keeping the last `window`."""

@@ -82,6 +82,8 @@ class JobSpec:
 
 
 _registry: dict[str, JobSpec] = {}
+# Specs with overrides applied, per settings object (rebuilt when settings change).
+_effective: tuple[object, dict[str, JobSpec]] = (None, {})
 
 
 def register(spec: JobSpec) -> JobSpec:
@@ -90,13 +92,22 @@ def register(spec: JobSpec) -> JobSpec:
     if existing is not None and existing != spec:
         raise ConfigurationError(f"job type {spec.name!r} is already registered with another spec")
     _registry[spec.name] = spec
+    _effective[1].pop(spec.name, None)
     return spec
 
 
 def get_spec(name: str) -> JobSpec:
     """The spec of a registered job type, with settings overrides applied."""
+    global _effective
+    settings = get_settings()
+    if _effective[0] is not settings:
+        _effective = (settings, {})
+    cached = _effective[1].get(name)
+    if cached is not None:
+        return cached
     try:
-        return _registry[name].with_overrides()
+        spec = _effective[1][name] = _registry[name].with_overrides()
+        return spec
     except KeyError:
         known = ", ".join(sorted(_registry))
         raise ConfigurationError(f"unknown job type {name!r}; registered types: {known}") from None

@@ -8,11 +8,11 @@ through the app's system checks.
 from __future__ import annotations
 
 import difflib
-from datetime import timedelta
-from typing import Any
+from datetime import time, timedelta
+from typing import Any, Literal
 
 from django.conf import settings as django_settings
-from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, field_validator
 
 from gifting_jobs.exceptions import ConfigurationError
 
@@ -24,6 +24,10 @@ DEFAULT_OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
 DEFAULT_OPENAI_ENRICHMENT_MODEL = "gpt-4o-mini"
 #: Delays up to this long go through the broker; longer ones are held in Postgres.
 DEFAULT_DELAY_HORIZON = timedelta(minutes=10)
+#: Local time (the user's time zone) at which reminders are sent on their day.
+DEFAULT_REMINDER_SEND_TIME = time(9, 0)
+#: UTC time of the daily curated-collections run.
+DEFAULT_DAILY_COLLECTIONS_AT = time(2, 0)
 
 
 class JobTypeOverrides(BaseModel):
@@ -44,6 +48,8 @@ class GiftingJobsSettings(BaseModel):
 
     #: HMAC secret of the CMS webhook.
     WEBHOOK_SECRET: str = ""
+    #: Bearer token for `GET /metrics/jobs/` besides staff sessions; empty turns token access off.
+    METRICS_TOKEN: str = ""
     #: "local" (offline wordllama), "openai", or a dotted path to a provider class.
     EMBEDDING_PROVIDER: str = "local"
     EMBEDDING_MODEL: str = DEFAULT_OPENAI_EMBEDDING_MODEL
@@ -74,8 +80,35 @@ class GiftingJobsSettings(BaseModel):
     REMINDER_SWEEP_SECONDS: int = Field(default=60, ge=5, le=86400)
     #: Days kept of dispatched schedules, resolved dead letters and job executions.
     RETENTION_DAYS: int = Field(default=30, ge=1, le=3650)
+    #: Bearer token of the HTTP push backend (sent as `Authorization: Bearer …`).
+    PUSH_TOKEN: str = ""
+    #: The `MAILERS` alias reminder emails are sent with.
+    REMINDER_MAILER: str = "default"
+    #: Local time, in the user's time zone, at which a reminder goes out on its day.
+    REMINDER_SEND_TIME: time = DEFAULT_REMINDER_SEND_TIME
+    #: Channels of a user who has no NotificationPreference.
+    REMINDER_DEFAULT_CHANNELS: tuple[Literal["PUSH", "EMAIL"], ...] = ("PUSH",)
+    #: Rows the reminder sweep claims per transaction.
+    REMINDER_SWEEP_BATCH_SIZE: int = Field(default=1000, ge=1, le=10000)
+    #: A claimed reminder whose dispatch never started is handed to the broker again after this.
+    REMINDER_CLAIM_LEASE_SECONDS: int = Field(default=900, ge=1, le=86400)
+    #: A reminder SENDING for longer than this is failed as "delivery unknown", never resent (at-most-once).
+    REMINDER_SENDING_LEASE_SECONDS: int = Field(default=300, ge=1, le=86400)
+    #: UTC time of the daily curated-collections run.
+    DAILY_COLLECTIONS_AT: time = DEFAULT_DAILY_COLLECTIONS_AT
+    #: How often a standby scheduler tries the leader lock, and the leader checks it still holds it.
+    SCHEDULER_POLL_SECONDS: float = Field(default=5.0, gt=0, le=300)
+    #: Multiplies every retry backoff (not a provider's Retry-After); below 1 only in tests.
+    RETRY_BACKOFF_SCALE: float = Field(default=1.0, gt=0, le=100)
     #: Per job type overrides: {"product_embedding": {"attempts": 8}}.
     JOBS: dict[str, JobTypeOverrides] = Field(default_factory=dict)
+
+    @field_validator("REMINDER_DEFAULT_CHANNELS")
+    @classmethod
+    def _channels_distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError("must name one or more distinct channels among 'PUSH' and 'EMAIL'")
+        return value
 
     @property
     def delay_horizon(self) -> timedelta:

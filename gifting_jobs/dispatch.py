@@ -104,6 +104,9 @@ class EnqueueOptions(BaseModel):
         return value
 
 
+_NO_OPTIONS = EnqueueOptions()
+
+
 def get_broker() -> RedisBroker:
     broker = dramatiq.get_broker()
     if not isinstance(broker, RedisBroker):
@@ -119,6 +122,8 @@ def _validate(spec: JobSpec, fields: dict[str, Any], opts: dict[str, Any]) -> tu
         payload = spec.payload_model.model_validate(fields)
     except PydanticValidationError as exc:
         raise ValidationError.from_pydantic(exc, f"{spec.name} payload") from None
+    if not opts:
+        return payload, _NO_OPTIONS
     try:
         options = EnqueueOptions.model_validate(opts)
     except PydanticValidationError as exc:

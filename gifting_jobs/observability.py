@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -42,7 +42,15 @@ class JobContext:
 
     def extra(self, **more: object) -> dict[str, object]:
         """`extra=` for a log call: the context plus `more` (e.g. duration_ms)."""
-        return {**asdict(self), **more}
+        return {
+            "job_id": self.job_id,
+            "job_type": self.job_type,
+            "entity_id": self.entity_id,
+            "attempt": self.attempt,
+            "message_id": self.message_id,
+            "queue": self.queue,
+            **more,
+        }
 
 
 current_job: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar("gifting_job", default=None)
@@ -54,7 +62,7 @@ class JobContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         context = current_job.get()
         if context is not None:
-            for key, value in asdict(context).items():
+            for key, value in context.extra().items():
                 if not hasattr(record, key):
                     setattr(record, key, value)
         return True

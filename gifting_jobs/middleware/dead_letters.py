@@ -19,36 +19,34 @@ class DeadLetters(Middleware):
     """Records exhausted and permanent failures, and dead-letters a message that kills workers.
 
     Dramatiq redelivers the messages of a dead worker forever (a message that
-    segfaults or OOMs its worker would loop). Deliveries beyond the attempts
-    made (counted by `Idempotency`) are crashes; past `MAX_WORKER_CRASHES` the
-    message is recorded and skipped instead of run again.
+    segfaults or OOMs its worker would loop). `Idempotency` counts the starts of
+    redelivered messages: a job is run at most 1 + `MAX_WORKER_CRASHES` times
+    in all; the next delivery records it and skips it instead.
     """
 
     def before_process_message(self, broker: Broker, message: Message) -> None:
-        deliveries = message.options.get("deliveries")
-        if deliveries is None:
+        starts = message.options.pop("starts_after_crash", 0)
+        if starts <= get_settings().MAX_WORKER_CRASHES:
             return
         # Imported here: middleware is loaded with the broker, before the app registry.
         from gifting_jobs.dead_letters import record_failure
         from gifting_jobs.models import FailedJobReason
 
-        crashes = int(deliveries) - (int(message.options.get("retries", 0)) + 1)
-        if crashes >= get_settings().MAX_WORKER_CRASHES:
-            context = JobContext.of(message)
-            logger.error(
-                "job %s killed its worker %d times: dead-lettered instead of redelivered",
-                context.job_id,
-                crashes,
-                extra=context.extra(outcome="crashed"),
-            )
-            record_failure(
-                message,
-                reason=FailedJobReason.CRASHED,
-                error_class="WorkerCrashed",
-                error_message=f"the worker processing this job died {crashes} times (killed, OOM or segfault)",
-            )
-            message.fail()
-            raise SkipMessage()
+        context = JobContext.of(message)
+        logger.error(
+            "job %s killed its worker %d times: dead-lettered instead of redelivered",
+            context.job_id,
+            starts,
+            extra=context.extra(outcome="crashed"),
+        )
+        record_failure(
+            message,
+            reason=FailedJobReason.CRASHED,
+            error_class="WorkerCrashed",
+            error_message=f"the worker running this job died {starts} times (killed, OOM or segfault)",
+        )
+        message.fail()
+        raise SkipMessage()
 
     def after_process_message(
         self, broker: Broker, message: Message, *, result: Any = None, exception: BaseException | None = None

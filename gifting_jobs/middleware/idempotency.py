@@ -10,7 +10,7 @@ from dramatiq.middleware import Middleware
 
 
 class Idempotency(Middleware):
-    """Counts deliveries (for the crash cap) and frees the job id once the job is done.
+    """Counts starts of redelivered messages (for the crash cap) and frees the job id once the job is done.
 
     A job is over when it succeeded, was dead-lettered (`message.failed`) or
     skipped; while it waits for a retry its id stays taken, so an equal job
@@ -18,8 +18,11 @@ class Idempotency(Middleware):
     """
 
     def before_process_message(self, broker: Broker, message: Message) -> None:
-        if "job_id" in message.options:
-            message.options["deliveries"] = broker.record_delivery(message.message_id)
+        redis_message_id = message.options.get("redis_message_id")
+        if "job_id" in message.options and redis_message_id is not None:
+            starts = broker.starts_after_crash(redis_message_id)
+            if starts:
+                message.options["starts_after_crash"] = starts
 
     def after_process_message(
         self, broker: Broker, message: Message, *, result: Any = None, exception: BaseException | None = None
@@ -33,5 +36,12 @@ class Idempotency(Middleware):
     @staticmethod
     def _finish(broker: Broker, message: Message) -> None:
         job_id = message.options.get("job_id")
-        if job_id is not None:
+        redis_message_id = message.options.get("redis_message_id")
+        if job_id is None:
+            return
+        if redis_message_id is None:
             broker.finish(job_id, message.message_id)
+        else:
+            # Freed in the ack's round trip: after the ack, so an equal job
+            # enqueued meanwhile is never taken for this one.
+            broker.finish_on_ack(job_id, message.message_id, redis_message_id)

@@ -29,7 +29,7 @@ class JobObservability(Middleware):
     """
 
     def __init__(self) -> None:
-        self._started: dict[str, tuple[float, Any]] = {}
+        self._started: dict[str, tuple[float, Any, JobContext]] = {}
         self._durations: dict[str, list[float]] = defaultdict(list)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -38,20 +38,26 @@ class JobObservability(Middleware):
     def before_process_message(self, broker: Broker, message: Message) -> None:
         context = JobContext.of(message)
         token = current_job.set(context)
-        self._started[message.message_id] = (time.perf_counter(), token)
-        logger.info("job started: %s %s", context.job_type, context.job_id, extra=context.extra())
+        self._started[message.message_id] = (time.perf_counter(), token, context)
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("job started: %s %s", context.job_type, context.job_id, extra=context.extra())
 
     def after_process_message(
         self, broker: Broker, message: Message, *, result: Any = None, exception: BaseException | None = None
     ) -> None:
-        started, token = self._started.pop(message.message_id, (None, None))
-        duration_ms = round((time.perf_counter() - started) * 1000, 3) if started is not None else None
-        # JobRetries (later in the list, so earlier in after-hooks) already counted this failure.
-        context = JobContext.of(message)
-        attempt = context.attempt - 1 if exception is not None else context.attempt
-        extra = {**context.extra(duration_ms=duration_ms), "attempt": attempt}
+        started, token, context = self._started.pop(message.message_id, (None, None, None))
+        if started is None:
+            return
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        with self._lock:
+            self._durations[message.actor_name].append(duration_ms)
+        current_job.reset(token)
         if exception is None:
-            logger.info("job succeeded: %s %s", context.job_type, context.job_id, extra={**extra, "outcome": "succeeded"})
+            if logger.isEnabledFor(logging.INFO):
+                logger.info(
+                    "job succeeded: %s %s", context.job_type, context.job_id,
+                    extra=context.extra(duration_ms=duration_ms, outcome="succeeded"),
+                )
         elif message.failed:
             logger.error(
                 "job failed for good (%s): %s %s",
@@ -59,7 +65,7 @@ class JobObservability(Middleware):
                 context.job_type,
                 context.job_id,
                 exc_info=exception,
-                extra={**extra, "outcome": "dead-lettered"},
+                extra=context.extra(duration_ms=duration_ms, outcome="dead-lettered"),
             )
         else:
             logger.warning(
@@ -68,16 +74,11 @@ class JobObservability(Middleware):
                 context.job_type,
                 context.job_id,
                 exception,
-                extra={**extra, "outcome": "retrying"},
+                extra=context.extra(duration_ms=duration_ms, outcome="retrying"),
             )
-        if duration_ms is not None:
-            with self._lock:
-                self._durations[message.actor_name].append(duration_ms)
-        if token is not None:
-            current_job.reset(token)
 
     def after_skip_message(self, broker: Broker, message: Message) -> None:
-        _, token = self._started.pop(message.message_id, (None, None))
+        _, token, _ = self._started.pop(message.message_id, (None, None, None))
         context = JobContext.of(message)
         logger.warning("job skipped: %s %s", context.job_type, context.job_id, extra=context.extra(outcome="skipped"))
         if token is not None:

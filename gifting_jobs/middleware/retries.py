@@ -55,7 +55,7 @@ class JobRetries(Middleware):
             message.fail()
             return
 
-        delay_ms = spec.retry.backoff_ms(failures)
+        delay_ms = int(spec.retry.backoff_ms(failures) * get_settings().RETRY_BACKOFF_SCALE)
         hint = retry_after_seconds(exception)
         if hint is not None:
             delay_ms = max(delay_ms, int(hint * 1000))

@@ -1,0 +1,214 @@
+"""Benchmark: 100,000 due reminders drained by the sweep and two `rundramatiq` worker processes.
+
+Run: `.venv/bin/python bench/reminders.py [--count 100000] [--workers 2] [--threads 8]`
+
+It uses a database of its own (`gifting_bench_reminders` on the configured or
+embedded Postgres, created and migrated on first use) and a Redis namespace of
+its own, with the locmem push backend, so nothing it does touches dev data.
+The reminders become due spread over the last sweep interval (as the sweep
+finds them in production), then one sweep claims them all while the workers
+send. Prints the sweep's claim rate, the drain rate and due→sent p50/p95, and
+checks them against the targets (claims >= 5,000/s, p95 < 2 x sweep interval).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The bench's own database and Redis namespace.
+BENCH_DATABASE = "gifting_bench_reminders"
+NAMESPACE = f"gj-bench-reminders-{os.getpid()}"
+#: Targets from the issue.
+TARGET_CLAIMS_PER_SECOND = 5000
+TARGET_P95_SWEEP_INTERVALS = 2
+#: Push reminders per occasion (offsets 1..250): the console email backend would flood stdout.
+OFFSETS_PER_OCCASION = 250
+#: Longest the drain may take before the bench gives up.
+DRAIN_TIMEOUT_SECONDS = 1800
+
+
+def bench_database_url() -> str:
+    """The URL of the bench database on the configured Postgres (or the embedded one)."""
+    sys.path.insert(0, str(ROOT))
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        from core.local_services import embedded_database_url
+
+        base = embedded_database_url()
+    parts = urlparse(base)
+    import psycopg
+
+    admin = urlunparse(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DATABASE]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+    return urlunparse(parts._replace(path=f"/{BENCH_DATABASE}"))
+
+
+def configure_environment(database_url: str) -> dict[str, str]:
+    """Environment shared by this process and the workers: bench DB, bench namespace, quiet logs."""
+    env = {
+        "DJANGO_SETTINGS_MODULE": "core.settings",
+        "DATABASE_URL": database_url,
+        "DRAMATIQ_NAMESPACE": NAMESPACE,
+        "GIFTING_PUSH_BACKEND": "gifting_jobs.providers.push.locmem.LocmemPushBackend",
+        # Workers keep their DB connection between jobs instead of reconnecting per job.
+        "DATABASE_CONN_MAX_AGE": "600",
+        "LOG_LEVEL": "WARNING",
+        "DRAMATIQ_LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(env)
+    return env
+
+
+def create_schedules(count: int, *, spread_seconds: float) -> None:
+    """Insert `count` QUEUED push reminders due over the last `spread_seconds`."""
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.utils import timezone
+
+    from gifting_jobs.models import Channel, NotificationSchedule, Occasion
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE gifting_jobs_notificationschedule, gifting_jobs_occasion, gifting_jobs_notificationpreference, "
+            "auth_user CASCADE"
+        )
+    per_occasion = OFFSETS_PER_OCCASION
+    occasions_needed = -(-count // per_occasion)
+    users = get_user_model().objects.bulk_create(
+        [get_user_model()(username=f"bench-{n}", email=f"bench{n}@example.com") for n in range(occasions_needed)]
+    )
+    today = timezone.now().date()
+    occasions = Occasion.objects.bulk_create(
+        [Occasion(user=user, name=f"Birthday {n}", date=today + timedelta(days=400)) for n, user in enumerate(users)]
+    )
+    now = timezone.now()
+    rows = []
+    for n in range(count):
+        occasion = occasions[n // per_occasion]
+        offset = n % per_occasion + 1
+        rows.append(
+            NotificationSchedule(
+                user_id=occasion.user_id,
+                occasion=occasion,
+                channel=Channel.PUSH,
+                offset_days=offset,
+                occasion_date=occasion.date,
+                scheduled_for=now - timedelta(seconds=spread_seconds * (n / count)),
+                payload={"title": f"{occasion.name} is in {offset} days", "body": "Find the perfect gift."},
+            )
+        )
+    NotificationSchedule.objects.bulk_create(rows, batch_size=5000)
+
+
+def start_workers(env: dict[str, str], *, workers: int, threads: int) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for _ in range(workers):
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", str(threads)],
+                cwd=ROOT,
+                env={**os.environ, **env},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
+    return procs
+
+
+def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    args = parser.parse_args()
+
+    env = configure_environment(bench_database_url())
+    import django
+
+    django.setup()
+    import dramatiq
+    from django.core.management import call_command
+    from django.db import connection
+
+    from gifting_jobs.conf import get_settings
+    from gifting_jobs.models import NotificationSchedule, NotificationStatus
+    from gifting_jobs.services.reminders import process_overdue_reminders
+
+    call_command("migrate", verbosity=0)
+    sweep_seconds = get_settings().REMINDER_SWEEP_SECONDS
+    broker = dramatiq.get_broker()
+
+    print(f"creating {args.count:,} due reminders (due over the last {sweep_seconds} s)…", flush=True)
+    create_schedules(args.count, spread_seconds=sweep_seconds)
+    procs = start_workers(env, workers=args.workers, threads=args.threads)
+    try:
+        deadline = time.monotonic() + 60
+        while broker.client.zcard(f"{NAMESPACE}:__heartbeats__") < args.workers and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+        started = time.monotonic()
+        claimed = process_overdue_reminders(args.batch_size)
+        sweep_elapsed = time.monotonic() - started
+        print(f"sweep: {claimed:,} claimed and enqueued in {sweep_elapsed:.2f} s", flush=True)
+
+        deadline = time.monotonic() + DRAIN_TIMEOUT_SECONDS
+        while True:
+            sent = NotificationSchedule.objects.filter(status=NotificationStatus.SENT).count()
+            if sent >= claimed or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        drain_elapsed = time.monotonic() - started
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - scheduled_for)), "
+                "percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM sent_at - scheduled_for)), "
+                "count(*) FROM gifting_jobs_notificationschedule WHERE status = 'SENT'"
+            )
+            p50, p95, sent = cursor.fetchone()
+    finally:
+        stop_workers(procs)
+        keys = list(broker.client.scan_iter(match=f"{NAMESPACE}:*", count=1000))
+        for start in range(0, len(keys), 500):
+            broker.client.delete(*keys[start : start + 500])
+
+    claims_per_second = claimed / sweep_elapsed
+    print()
+    print(f"reminders                {args.count:>12,}")
+    print(f"workers x threads        {args.workers:>9} x {args.threads}")
+    print(f"sweep claims/s           {claims_per_second:>12,.0f}   target >= {TARGET_CLAIMS_PER_SECOND:,}"
+          f"  {'OK' if claims_per_second >= TARGET_CLAIMS_PER_SECOND else 'MISSED'}")
+    print(f"sent                     {sent:>12,}   in {drain_elapsed:.1f} s ({sent / drain_elapsed:,.0f}/s)")
+    target = TARGET_P95_SWEEP_INTERVALS * sweep_seconds
+    print(f"due→sent p50             {p50 or 0:>11.1f}s")
+    print(f"due→sent p95             {p95 or 0:>11.1f}s   target < {target} s (2 x sweep interval)"
+          f"  {'OK' if p95 is not None and p95 < target else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
