@@ -134,3 +134,27 @@ def worker_processes(clean_broker: RedisBroker, transactional_db: None) -> Itera
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[Any]:
+    """A running OpenAI-compatible server on 127.0.0.1 (`.url`, `.requests`, `.script(...)`)."""
+    from tests.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def openai_providers(fake_openai: Any) -> Iterator[Any]:
+    """`GIFTING_JOBS` with both providers on OpenAI, pointed at `fake_openai`; yields the server.
+
+    Retry backoffs are scaled down (`RETRY_BACKOFF_SCALE`) so a job's retries take milliseconds;
+    a server's Retry-After still applies in full.
+    """
+    from django.test import override_settings
+
+    from tests.fake_openai import openai_settings
+
+    with override_settings(GIFTING_JOBS=openai_settings(fake_openai, settings.GIFTING_JOBS, RETRY_BACKOFF_SCALE=0.01)):
+        yield fake_openai

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
+from datetime import timedelta
+
+from gifting_jobs.conf import get_settings
+from gifting_jobs.exceptions import TransientJobError
+from gifting_jobs.retry_policy import RetryPolicy, retry_after_seconds
+
+logger = logging.getLogger(__name__)
+
+#: Retries of one bulk `embed` call outside the job spine (backfills): rate limits are
+#: expected when thousands of rows are embedded at once.
+BULK_RETRY = RetryPolicy(attempts=4, min_backoff=timedelta(seconds=2), max_backoff=timedelta(seconds=30))
 
 
 class EmbeddingProvider:
@@ -27,3 +40,35 @@ class EmbeddingProvider:
 
     def embed_one(self, text: str) -> list[float]:
         return self.embed([text])[0]
+
+    def embed_with_retries(
+        self,
+        texts: Sequence[str],
+        *,
+        policy: RetryPolicy = BULK_RETRY,
+    ) -> list[list[float]]:
+        """`embed`, retrying a `TransientJobError` with backoff (never shorter than the server's Retry-After).
+
+        For bulk work that runs outside the job spine (backfills); jobs call
+        `embed` and let the spine retry. The backoff is scaled by
+        `RETRY_BACKOFF_SCALE`. The last error is raised when `policy.attempts` are spent.
+        """
+        attempt = 1
+        while True:
+            try:
+                return self.embed(texts)
+            except TransientJobError as exc:
+                if attempt >= policy.attempts:
+                    raise
+                backoff = policy.backoff_ms(attempt) / 1000 * get_settings().RETRY_BACKOFF_SCALE
+                delay = max(backoff, retry_after_seconds(exc) or 0.0)
+                logger.warning(
+                    "%s: %s; retrying %d texts in %.1f s",
+                    self.model_name,
+                    exc,
+                    len(texts),
+                    delay,
+                    extra={"embedding_model": self.model_name, "attempt": attempt},
+                )
+                time.sleep(delay)
+                attempt += 1
