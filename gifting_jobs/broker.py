@@ -251,6 +251,10 @@ class RedisBroker(DramatiqRedisBroker):
         if finishing is not None:
             self.finish(*finishing)
 
+    def release_hold(self, job_id: str, message_id: str) -> bool:
+        """Give back a job id taken with `SendMode.HOLD` for a message that will not be held."""
+        return bool(self._finish(keys=[self.lock_key(job_id)], args=[f"held:{message_id}"]))
+
     def finish(self, job_id: str, message_id: str) -> bool:
         """Free a job id now, if this message still holds it."""
         return bool(self._finish(keys=[self.lock_key(job_id)], args=[message_id]))

@@ -140,7 +140,7 @@ def lock_ttl_ms(spec: JobSpec, attempts: int, delay: timedelta) -> int:
 def build_message(
     spec: JobSpec,
     payload: JobPayload,
-    options: EnqueueOptions,
+    options: EnqueueOptions = _NO_OPTIONS,
     *,
     retry_of: int | None = None,
 ) -> Message:
@@ -257,6 +257,12 @@ def _schedule(message: Message, ttl_ms: int, eta: datetime) -> tuple[JobOutcome,
         return JobOutcome.DEDUPLICATED, owner.removeprefix("held:")
     existing = _insert_held(_held_row(message, ttl_ms, HeldJobReason.DELAYED, eta))
     if existing is not None:
+        # An equal job already waits in Postgres (held while the broker was
+        # down): give back the id we just took, or its relay would drop it.
+        try:
+            get_broker().release_hold(message.options["job_id"], message.message_id)
+        except redis.RedisError:
+            pass  # Our hold then expires with its TTL; the relay sends theirs meanwhile only if it is free.
         return JobOutcome.DEDUPLICATED, existing
     return JobOutcome.SCHEDULED, message.message_id
 

@@ -59,3 +59,24 @@ def test_enqueue__delay_options_are_validated(clean_broker, db):
         with pytest.raises(ValidationError):
             enqueue("test_record", {"key": "bad", "triggered_by": "manual"}, bad)
     assert clean_broker.client.llen(f"{clean_broker.namespace}:testing") == 0
+
+
+def test_enqueue__long_delay_while_an_equal_job_is_held_keeps_the_held_one(clean_broker, start_worker):
+    from gifting_jobs.catalog import get_spec
+    from gifting_jobs.dispatch import build_message
+
+    # Given an equal job held in Postgres because the broker was down at its enqueue
+    spec = get_spec("test_record")
+    payload = spec.payload_model.model_validate({"key": "both", "triggered_by": "manual"})
+    message = build_message(spec, payload)
+    HeldJob.objects.create(
+        job_id=message.options["job_id"], message_id=message.message_id, job_type=spec.name, queue=message.queue_name,
+        message=message.asdict(), lock_ttl_ms=60_000, reason=HeldJobReason.BROKER_DOWN, due_at=timezone.now(),
+    )
+    with override_settings(GIFTING_JOBS={**settings.GIFTING_JOBS, "DELAY_HORIZON_SECONDS": TEST_HORIZON_SECONDS}):
+        # When the same job is enqueued with a long delay, it is deduplicated against the held one
+        job = enqueue("test_record", {"key": "both", "triggered_by": "manual"}, {"delay": timedelta(seconds=30)})
+        assert job.deduplicated and job.message_id == message.message_id
+        # And the held one still runs once the relay sends it
+        start_worker()
+        wait_until(lambda: Execution.objects.filter(key="both").exists(), timeout=30)
