@@ -1,7 +1,131 @@
-"""(being written) URL patterns of this module are collected by gifting_jobs.urls."""
+"""Prometheus exposition of the job system at `GET /metrics/jobs/` (name `gifting_jobs:metrics`).
+
+A custom collector turns one `collect_status()` snapshot into gauges; each
+scrape builds a fresh `CollectorRegistry`, so nothing is shared between
+requests or with the worker processes. Access: a staff session, or
+`Authorization: Bearer <GIFTING_JOBS["METRICS_TOKEN"]>` when that token is set.
+"""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+import hmac
+import logging
+from collections.abc import Callable, Iterator
+from http import HTTPStatus
 
-urlpatterns: list[URLPattern] = []
+import redis
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from gifting_jobs.conf import get_settings
+from gifting_jobs.status import JobsStatus, collect_status
+
+logger = logging.getLogger(__name__)
+
+#: Prefix of every metric name.
+NAMESPACE = "gifting_jobs"
+BEARER_PREFIX = "Bearer "
+
+
+class JobsCollector:
+    """Gauges over one status snapshot, read when the registry collects."""
+
+    def __init__(self, source: Callable[[], JobsStatus] = collect_status) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        status = self._source()
+        depth_help = {
+            "ready": "Messages waiting in the queue band.",
+            "delayed": "Delayed messages (in Redis and held in workers' memory until their eta).",
+            "in_flight": "Messages fetched by a worker and not yet acknowledged.",
+            "dead": "Messages in Dramatiq's dead-letter set of the band.",
+        }
+        for attribute, documentation in depth_help.items():
+            family = GaugeMetricFamily(f"{NAMESPACE}_queue_{attribute}", documentation, labels=["queue", "band"])
+            for queue in status.queues:
+                for band in queue.bands:
+                    family.add_metric([queue.name, band.band], getattr(band, attribute))
+            yield family
+
+        held = GaugeMetricFamily(f"{NAMESPACE}_held", "Jobs kept in Postgres until due and sent.", labels=["reason"])
+        held_due = GaugeMetricFamily(
+            f"{NAMESPACE}_held_due", "Held jobs already due (the relay's next batches).", labels=["reason"]
+        )
+        for count in status.held:
+            held.add_metric([count.reason], count.total)
+            held_due.add_metric([count.reason], count.due_now)
+        yield held
+        yield held_due
+
+        failed = GaugeMetricFamily(
+            f"{NAMESPACE}_failed_jobs", "Dead letters (FailedJob rows).", labels=["status", "job_type"]
+        )
+        for count in status.failed:
+            failed.add_metric([count.status, count.job_type], count.count)
+        yield failed
+
+        duration = GaugeMetricFamily(
+            f"{NAMESPACE}_duration_ms",
+            "Processing time of recent jobs, by quantile (milliseconds).",
+            labels=["job_type", "quantile"],
+        )
+        samples = GaugeMetricFamily(
+            f"{NAMESPACE}_duration_samples",
+            "Recent jobs the duration quantiles are computed from.",
+            labels=["job_type"],
+        )
+        for stats in status.durations:
+            samples.add_metric([stats.job_type], stats.count)
+            for quantile, value in (("0.5", stats.p50_ms), ("0.95", stats.p95_ms)):
+                if value is not None:
+                    duration.add_metric([stats.job_type, quantile], value)
+        yield duration
+        yield samples
+
+
+def _plain(status: HTTPStatus, text: str) -> HttpResponse:
+    return HttpResponse(text + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+def _access_denied(request: HttpRequest) -> HttpResponse | None:
+    """None when the request may read the metrics, else the 401/403 answer."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        token = get_settings().METRICS_TOKEN
+        offered = header.removeprefix(BEARER_PREFIX) if header.startswith(BEARER_PREFIX) else ""
+        if token and offered and hmac.compare_digest(offered.encode(), token.encode()):
+            return None
+        response = _plain(HTTPStatus.UNAUTHORIZED, "invalid or disabled metrics token")
+        response["WWW-Authenticate"] = 'Bearer realm="gifting_jobs metrics"'
+        return response
+    user = getattr(request, "user", None)
+    if user is not None and user.is_active and user.is_staff:
+        return None
+    return _plain(HTTPStatus.FORBIDDEN, "staff or a metrics token required")
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """The Prometheus text exposition of `collect_status()`."""
+    if request.method not in ("GET", "HEAD"):
+        response = HttpResponse(status=HTTPStatus.METHOD_NOT_ALLOWED)
+        response["Allow"] = "GET, HEAD"
+        return response
+    denied = _access_denied(request)
+    if denied is not None:
+        return denied
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(JobsCollector())
+    try:
+        body = generate_latest(registry)
+    except redis.RedisError:
+        logger.error("metrics scrape failed: the broker does not answer", exc_info=True)
+        return _plain(HTTPStatus.SERVICE_UNAVAILABLE, "broker unreachable")
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+
+
+urlpatterns: list[URLPattern] = [
+    path("metrics/jobs/", metrics_view, name="metrics"),
+]

@@ -1,0 +1,411 @@
+"""Django admin: dead letters (inspect, retry, discard) and read-only views of the app's rows.
+
+Retry and Discard are admin actions on the changelist and on each dead
+letter's page (Django's change-form actions); both need the permission
+`gifting_jobs.retry_failedjob` and call the dead-letter service, the same code
+as `manage.py retry_failed_jobs`. Every other model is shown read-only: the
+catalog mirrors the CMS and the rest is written by jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from gifting_jobs.dead_letters import discard_failed_jobs, retry_failed_jobs
+from gifting_jobs.exceptions import GiftingJobsError
+from gifting_jobs.models import (
+    CuratedCollection,
+    CuratedCollectionItem,
+    FailedJob,
+    HeldJob,
+    NotificationSchedule,
+    Occasion,
+    Product,
+    Recipient,
+    TasteProfile,
+)
+from gifting_jobs.models.reminders import NotificationPreference
+
+logger = logging.getLogger(__name__)
+
+#: The permission guarding Retry and Discard (declared on `FailedJob.Meta.permissions`).
+RETRY_PERMISSION = "gifting_jobs.retry_failedjob"
+#: Characters of an error message shown in the changelist.
+ERROR_PREVIEW_LENGTH = 80
+#: Actions offered on the changelist and on a single dead letter's page.
+BOTH_LOCATIONS = [admin.ActionLocation.CHANGE_LIST, admin.ActionLocation.CHANGE_FORM]
+
+
+def _pretty_json(value: Any) -> SafeString:
+    """JSON indented inside an escaped `<pre>`."""
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def _failed_job_url(pk: int) -> str:
+    return reverse("admin:gifting_jobs_failedjob_change", args=[pk])
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewable, never added, changed or deleted through the admin."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(FailedJob)
+class FailedJobAdmin(ReadOnlyAdmin):
+    """Dead letters: what failed, why, with what; retried or discarded by permitted staff."""
+
+    list_display = (
+        "job_type",
+        "entity_id",
+        "reason",
+        "error_class_short",
+        "attempts",
+        "status",
+        "last_failed_at",
+    )
+    list_filter = ("job_type", "status", "reason", "last_failed_at")
+    search_fields = ("entity_id", "job_id", "error_message", "error_class")
+    date_hierarchy = "last_failed_at"
+    actions = ["retry_selected", "discard_selected"]
+    fieldsets = (
+        (None, {"fields": ("job_type", "job_id", "entity_id", "status", "queue", "message_id")}),
+        (
+            "Failure",
+            {
+                "fields": (
+                    "reason",
+                    "error_class",
+                    "error_message",
+                    "traceback_display",
+                    "attempts",
+                    "first_failed_at",
+                    "last_failed_at",
+                )
+            },
+        ),
+        ("Job", {"fields": ("payload_display", "options_display")}),
+        (
+            "Retries",
+            {"fields": ("retried_at", "retry_job_id", "resolved_at", "retry_of_link", "later_failures_links")},
+        ),
+    )
+    readonly_fields = (
+        "job_type",
+        "job_id",
+        "entity_id",
+        "status",
+        "queue",
+        "message_id",
+        "reason",
+        "error_class",
+        "error_message",
+        "traceback_display",
+        "attempts",
+        "first_failed_at",
+        "last_failed_at",
+        "payload_display",
+        "options_display",
+        "retried_at",
+        "retry_job_id",
+        "resolved_at",
+        "retry_of_link",
+        "later_failures_links",
+    )
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(RETRY_PERMISSION)
+
+    @admin.display(description="error", ordering="error_class")
+    def error_class_short(self, obj: FailedJob) -> str:
+        name = obj.error_class.rsplit(".", 1)[-1]
+        message = obj.error_message.splitlines()[0] if obj.error_message else ""
+        if len(message) > ERROR_PREVIEW_LENGTH:
+            message = message[: ERROR_PREVIEW_LENGTH - 1] + "…"
+        return f"{name}: {message}" if message else name
+
+    @admin.display(description="traceback")
+    def traceback_display(self, obj: FailedJob) -> SafeString | str:
+        return format_html("<pre>{}</pre>", obj.traceback) if obj.traceback else "-"
+
+    @admin.display(description="payload")
+    def payload_display(self, obj: FailedJob) -> SafeString:
+        return _pretty_json(obj.payload)
+
+    @admin.display(description="options")
+    def options_display(self, obj: FailedJob) -> SafeString:
+        return _pretty_json(obj.options)
+
+    @admin.display(description="retry of")
+    def retry_of_link(self, obj: FailedJob) -> SafeString | str:
+        if obj.retry_of_id is None:
+            return "-"
+        return format_html(
+            '<a href="{}">dead letter {}</a> (this failure came from its retry)',
+            _failed_job_url(obj.retry_of_id),
+            obj.retry_of_id,
+        )
+
+    @admin.display(description="later failures")
+    def later_failures_links(self, obj: FailedJob) -> SafeString | str:
+        later = list(obj.later_failures.order_by("id").values_list("id", "status", "last_failed_at"))
+        if not later:
+            return "-"
+        items = format_html_join(
+            "",
+            '<li><a href="{}">dead letter {}</a> ({}, failed {})</li>',
+            (
+                (_failed_job_url(pk), pk, status, f"{failed_at:%Y-%m-%d %H:%M:%S}")
+                for pk, status, failed_at in later
+            ),
+        )
+        return format_html('<ul class="later-failures">{}</ul>', items)
+
+    @admin.action(description="Retry selected failed jobs", permissions=["retry"], location=BOTH_LOCATIONS)
+    def retry_selected(self, request: HttpRequest, queryset: QuerySet[FailedJob]) -> None:
+        selected = list(queryset.order_by("id"))
+        retried = deduplicated = 0
+        errors: list[str] = []
+        for failed_job in selected:
+            try:
+                results = retry_failed_jobs([failed_job])
+            except GiftingJobsError as exc:
+                logger.error(
+                    "admin retry of dead letter %s failed: %s",
+                    failed_job.pk,
+                    exc,
+                    exc_info=True,
+                    extra={
+                        "job_id": failed_job.job_id,
+                        "job_type": failed_job.job_type,
+                        "entity_id": failed_job.entity_id,
+                    },
+                )
+                errors.append(f"{failed_job.pk}: {exc}")
+                continue
+            retried += len(results)
+            deduplicated += sum(result.job.deduplicated for result in results)
+        skipped = len(selected) - retried - len(errors)
+        self.message_user(
+            request,
+            f"Retried {retried} failed job(s): {retried - deduplicated} sent, {deduplicated} deduplicated "
+            f"(an equal job was already pending); {skipped} skipped because not open.",
+            messages.SUCCESS if retried else messages.WARNING,
+        )
+        if errors:
+            self.message_user(request, f"Could not retry {len(errors)}: " + "; ".join(errors), messages.ERROR)
+
+    @admin.action(description="Discard selected failed jobs", permissions=["retry"], location=BOTH_LOCATIONS)
+    def discard_selected(self, request: HttpRequest, queryset: QuerySet[FailedJob]) -> None:
+        selected = list(queryset)
+        discarded = discard_failed_jobs(selected)
+        self.message_user(
+            request,
+            f"Discarded {discarded} failed job(s); {len(selected) - discarded} skipped because not open.",
+            messages.SUCCESS if discarded else messages.WARNING,
+        )
+
+
+@admin.register(HeldJob)
+class HeldJobAdmin(ReadOnlyAdmin):
+    """Jobs waiting in Postgres (outbox, broker down, long delay) until the relay sends them."""
+
+    list_display = ("job_type", "job_id", "queue", "reason", "due_at", "relay_attempts", "created_at")
+    list_filter = ("reason", "job_type", "queue")
+    search_fields = ("job_id", "message_id")
+    fields = (
+        "job_type",
+        "job_id",
+        "message_id",
+        "queue",
+        "reason",
+        "due_at",
+        "created_at",
+        "relay_attempts",
+        "last_error",
+        "lock_ttl_ms",
+        "message_display",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="message")
+    def message_display(self, obj: HeldJob) -> SafeString:
+        return _pretty_json(obj.message)
+
+
+@admin.register(Product)
+class ProductAdmin(ReadOnlyAdmin):
+    """The CMS mirror; edits belong in the CMS (the next webhook would overwrite them)."""
+
+    list_display = (
+        "external_id",
+        "title",
+        "brand",
+        "price",
+        "currency",
+        "status",
+        "visible_to_gifter",
+        "is_featured",
+        "is_embedded",
+        "enrichment_version",
+        "cms_updated_at",
+    )
+    list_filter = ("status", "visible_to_gifter", "is_featured", "embedding_model", "enrichment_version")
+    search_fields = ("external_id", "title", "brand")
+    fields = (
+        "external_id",
+        "title",
+        "brand",
+        "description",
+        "price",
+        "currency",
+        "status",
+        "visible_to_gifter",
+        "is_featured",
+        "tags",
+        "cms_updated_at",
+        "enrichment_display",
+        "enrichment_version",
+        "enriched_at",
+        "embedding_summary",
+        "embedding_text_hash",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="embedded", boolean=True)
+    def is_embedded(self, obj: Product) -> bool:
+        return obj.embedding is not None
+
+    @admin.display(description="embedding")
+    def embedding_summary(self, obj: Product) -> str:
+        if obj.embedding is None:
+            return "-"
+        return f"{len(obj.embedding)} dimensions, model {obj.embedding_model or '?'}, at {obj.embedded_at}"
+
+    @admin.display(description="enrichment")
+    def enrichment_display(self, obj: Product) -> SafeString | str:
+        return _pretty_json(obj.enrichment) if obj.enrichment is not None else "-"
+
+
+@admin.register(Recipient)
+class RecipientAdmin(ReadOnlyAdmin):
+    list_display = ("name", "user", "relationship", "age_range", "created_at")
+    search_fields = ("name", "user__username", "user__email")
+    list_select_related = ("user",)
+
+
+@admin.register(TasteProfile)
+class TasteProfileAdmin(ReadOnlyAdmin):
+    list_display = ("id", "user", "recipient", "completed_at", "embedding_model", "embedded_at")
+    list_filter = ("embedding_model",)
+    search_fields = ("user__username", "user__email", "recipient__name")
+    list_select_related = ("user", "recipient")
+    fields = (
+        "user",
+        "recipient",
+        "answers_display",
+        "facets_display",
+        "completed_at",
+        "embedding_model",
+        "embedding_text_hash",
+        "embedded_at",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="answers")
+    def answers_display(self, obj: TasteProfile) -> SafeString:
+        return _pretty_json(obj.answers)
+
+    @admin.display(description="facets")
+    def facets_display(self, obj: TasteProfile) -> SafeString:
+        return _pretty_json(obj.facets)
+
+
+@admin.register(Occasion)
+class OccasionAdmin(ReadOnlyAdmin):
+    list_display = ("name", "date", "user", "recipient")
+    list_filter = ("date",)
+    search_fields = ("name", "user__username", "user__email")
+    list_select_related = ("user", "recipient")
+
+
+@admin.register(NotificationSchedule)
+class NotificationScheduleAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "user",
+        "occasion",
+        "channel",
+        "offset_days",
+        "scheduled_for",
+        "status",
+        "attempts",
+        "sent_at",
+    )
+    list_filter = ("status", "channel", "scheduled_for")
+    search_fields = ("user__username", "user__email", "occasion__name", "provider_message_id")
+    list_select_related = ("user", "occasion")
+
+
+@admin.register(NotificationPreference)
+class NotificationPreferenceAdmin(ReadOnlyAdmin):
+    list_display = ("user", "channels", "email", "timezone", "updated_at")
+    search_fields = ("user__username", "user__email", "email")
+    list_select_related = ("user",)
+
+
+class CuratedCollectionItemInline(admin.TabularInline):
+    model = CuratedCollectionItem
+    fields = ("rank", "product", "score")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CuratedCollectionItem]:
+        return super().get_queryset(request).select_related("product")
+
+
+@admin.register(CuratedCollection)
+class CuratedCollectionAdmin(ReadOnlyAdmin):
+    list_display = ("title", "surface", "target_date", "position", "theme", "generated_at")
+    list_filter = ("surface", "target_date")
+    search_fields = ("title", "theme", "job_id")
+    date_hierarchy = "target_date"
+    inlines = [CuratedCollectionItemInline]
+    fields = (
+        "surface",
+        "target_date",
+        "position",
+        "theme",
+        "title",
+        "description",
+        "params",
+        "params_hash",
+        "job_id",
+        "generated_at",
+    )
+    readonly_fields = fields

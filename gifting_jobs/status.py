@@ -1,0 +1,252 @@
+"""A snapshot of the job system: queue depths per band, held jobs, dead letters, durations.
+
+Read by `manage.py jobs_status` and the Prometheus endpoint. Redis layout
+(dramatiq/brokers/redis/dispatch.lua), for a physical queue `q` in namespace `ns`:
+
+| key                         | type | holds                                              |
+|-----------------------------|------|----------------------------------------------------|
+| `ns:q`                      | list | ready message ids                                  |
+| `ns:q.DQ`                   | list | delayed messages not yet fetched by a worker       |
+| `ns:__acks__.<worker>.q`    | set  | fetched, not yet acked: in flight                  |
+| `ns:__acks__.<worker>.q.DQ` | set  | delayed messages a worker holds in memory till eta |
+| `ns:q.XQ`                   | zset | Dramatiq's own dead letters of the queue           |
+
+Ack sets are found with SCAN (never KEYS, which blocks Redis). A worker that
+died keeps its ack sets until maintenance requeues them: they count as in
+flight until then.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from gifting_jobs.broker import RedisBroker
+from gifting_jobs.catalog import all_specs
+from gifting_jobs.dispatch import get_broker
+from gifting_jobs.models import FailedJob, FailedJobStatus, HeldJob, HeldJobReason
+from gifting_jobs.queues import BAND_SUFFIX, Band, logical_queue
+
+#: Keys asked of SCAN per round trip.
+SCAN_COUNT = 1000
+#: The quantiles reported for durations.
+QUANTILES = (0.5, 0.95)
+DELAY_SUFFIX = ".DQ"
+DEAD_SUFFIX = ".XQ"
+
+
+@dataclass(frozen=True)
+class BandStatus:
+    """Depths of one physical queue (one priority band of a logical queue)."""
+
+    band: str
+    queue_name: str
+    ready: int
+    #: Delayed messages still in Redis.
+    delayed_in_redis: int
+    #: Delayed messages a worker has fetched and keeps in memory until their eta.
+    delayed_in_workers: int
+    in_flight: int
+    dead: int
+
+    @property
+    def delayed(self) -> int:
+        return self.delayed_in_redis + self.delayed_in_workers
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """A logical queue and its bands, most urgent first."""
+
+    name: str
+    bands: tuple[BandStatus, ...]
+
+    def total(self, attribute: str) -> int:
+        return sum(getattr(band, attribute) for band in self.bands)
+
+
+@dataclass(frozen=True)
+class HeldCount:
+    """Jobs kept in Postgres for one reason: due now (the relay's next batch) and later."""
+
+    reason: str
+    due_now: int
+    later: int
+
+    @property
+    def total(self) -> int:
+        return self.due_now + self.later
+
+
+@dataclass(frozen=True)
+class FailedCount:
+    job_type: str
+    status: str
+    count: int
+
+
+@dataclass(frozen=True)
+class DurationStats:
+    """Processing times (ms) of a job type's recent runs (the last `METRICS_WINDOW`)."""
+
+    job_type: str
+    count: int
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+@dataclass(frozen=True)
+class JobsStatus:
+    collected_at: datetime
+    namespace: str
+    queues: tuple[QueueStatus, ...]
+    held: tuple[HeldCount, ...]
+    failed: tuple[FailedCount, ...]
+    durations: tuple[DurationStats, ...]
+    job_types: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (datetimes as ISO 8601, computed totals included)."""
+        data = asdict(self)
+        data["collected_at"] = self.collected_at.isoformat()
+        for queue, raw in zip(self.queues, data["queues"], strict=True):
+            for band, raw_band in zip(queue.bands, raw["bands"], strict=True):
+                raw_band["delayed"] = band.delayed
+        for held, raw in zip(self.held, data["held"], strict=True):
+            raw["total"] = held.total
+        return data
+
+
+def quantile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank quantile of ascending values; None when there are none."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(q * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def reported_queues(broker: RedisBroker) -> list[str]:
+    """Logical queues: those of the catalog's job types plus any declared on the broker."""
+    names = {spec.queue for spec in all_specs()}
+    names.update(
+        logical_queue(name) for name in broker.get_declared_queues() if not name.endswith((DELAY_SUFFIX, DEAD_SUFFIX))
+    )
+    return sorted(names)
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+def _ack_counts(broker: RedisBroker) -> tuple[dict[str, int], dict[str, int]]:
+    """Members of every worker's ack sets, summed per physical queue: (in flight, delayed in memory)."""
+    prefix = f"{broker.namespace}:__acks__."
+    keys = [
+        key.decode() if isinstance(key, bytes) else key
+        for key in broker.client.scan_iter(match=_glob_escape(prefix) + "*", count=SCAN_COUNT)
+    ]
+    pipe = broker.client.pipeline(transaction=False)
+    for key in keys:
+        pipe.scard(key)
+    in_flight: dict[str, int] = defaultdict(int)
+    delayed: dict[str, int] = defaultdict(int)
+    for key, size in zip(keys, pipe.execute() if keys else [], strict=True):
+        # `<worker id>.<queue>`: worker ids are UUIDs, so the first dot ends them.
+        _, _, queue = key.removeprefix(prefix).partition(".")
+        if queue.endswith(DELAY_SUFFIX):
+            delayed[queue.removesuffix(DELAY_SUFFIX)] += int(size)
+        else:
+            in_flight[queue] += int(size)
+    return in_flight, delayed
+
+
+def _queue_statuses(broker: RedisBroker, queues: list[str]) -> tuple[QueueStatus, ...]:
+    physical = [(queue, band, queue + BAND_SUFFIX[band]) for queue in queues for band in Band]
+    ns = broker.namespace
+    pipe = broker.client.pipeline(transaction=False)
+    for _, _, name in physical:
+        pipe.llen(f"{ns}:{name}")
+        pipe.llen(f"{ns}:{name}{DELAY_SUFFIX}")
+        pipe.zcard(f"{ns}:{name}{DEAD_SUFFIX}")
+    counts = pipe.execute()
+    in_flight, delayed_in_workers = _ack_counts(broker)
+    bands: dict[str, list[BandStatus]] = defaultdict(list)
+    for index, (queue, band, name) in enumerate(physical):
+        ready, delayed, dead = counts[3 * index : 3 * index + 3]
+        bands[queue].append(
+            BandStatus(
+                band=band.value,
+                queue_name=name,
+                ready=int(ready),
+                delayed_in_redis=int(delayed),
+                delayed_in_workers=delayed_in_workers.get(name, 0),
+                in_flight=in_flight.get(name, 0),
+                dead=int(dead),
+            )
+        )
+    return tuple(QueueStatus(name=queue, bands=tuple(bands[queue])) for queue in queues)
+
+
+def _held_counts(now: datetime) -> tuple[HeldCount, ...]:
+    rows = {
+        row["reason"]: row
+        for row in HeldJob.objects.values("reason").annotate(
+            due_now=Count("id", filter=Q(due_at__lte=now)), later=Count("id", filter=Q(due_at__gt=now))
+        )
+    }
+    empty = {"due_now": 0, "later": 0}
+    return tuple(
+        HeldCount(reason=reason.value, due_now=row["due_now"], later=row["later"])
+        for reason in HeldJobReason
+        for row in [rows.get(reason.value, empty)]
+    )
+
+
+def _failed_counts(job_types: list[str]) -> tuple[FailedCount, ...]:
+    counts = {
+        (row["job_type"], row["status"]): row["count"]
+        for row in FailedJob.objects.values("job_type", "status").annotate(count=Count("id"))
+    }
+    # Every known type and status is reported (zeros included) so gauges and
+    # tables do not appear and vanish; types no longer registered are kept too.
+    types = sorted(set(job_types) | {job_type for job_type, _ in counts})
+    return tuple(
+        FailedCount(job_type=job_type, status=status.value, count=counts.get((job_type, status.value), 0))
+        for job_type in types
+        for status in FailedJobStatus
+    )
+
+
+def _duration_stats(broker: RedisBroker, job_types: list[str]) -> tuple[DurationStats, ...]:
+    stats = []
+    for job_type in job_types:
+        values = sorted(broker.recent_durations(job_type))
+        p50, p95 = (quantile(values, q) for q in QUANTILES)
+        stats.append(DurationStats(job_type=job_type, count=len(values), p50_ms=p50, p95_ms=p95))
+    return tuple(stats)
+
+
+def collect_status(broker: RedisBroker | None = None) -> JobsStatus:
+    """Gather the whole snapshot (a few Redis round trips and three small SQL queries).
+
+    Raises `redis.RedisError` when the broker cannot be reached.
+    """
+    broker = broker or get_broker()
+    now = timezone.now()
+    job_types = sorted(spec.name for spec in all_specs())
+    return JobsStatus(
+        collected_at=now,
+        namespace=broker.namespace,
+        queues=_queue_statuses(broker, reported_queues(broker)),
+        held=_held_counts(now),
+        failed=_failed_counts(job_types),
+        durations=_duration_stats(broker, job_types),
+        job_types=tuple(job_types),
+    )
