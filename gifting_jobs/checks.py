@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from gifting_jobs.exceptions import ConfigurationError
@@ -20,15 +20,24 @@ REQUIRED_MIDDLEWARE = [
 
 
 @register(Tags.compatibility)
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     from gifting_jobs.conf import get_settings
 
     try:
         conf = get_settings()
     except ConfigurationError as exc:
         return [Error(str(exc), hint="Fix the GIFTING_JOBS dict in your settings.", id="gifting_jobs.E001")]
-    errors = []
+    errors: list[CheckMessage] = []
     from gifting_jobs.models.vectors import embedding_dimensions
+
+    if not conf.WEBHOOK_SECRET:
+        errors.append(
+            Warning(
+                "GIFTING_JOBS['WEBHOOK_SECRET'] is empty: the CMS webhook refuses every delivery",
+                hint="Set it to the secret the CMS signs its webhooks with (env GIFTING_WEBHOOK_SECRET).",
+                id="gifting_jobs.W001",
+            )
+        )
 
     if conf.EMBEDDING_DIMENSIONS != embedding_dimensions():
         errors.append(

@@ -39,3 +39,11 @@ def test_checks__report_a_broken_middleware_list():
     with override_settings(DRAMATIQ_BROKER=broker):
         with pytest.raises(SystemCheckError, match="gifting_jobs.E012"):
             call_command("check")
+
+
+def test_checks__warn_about_an_empty_webhook_secret():
+    from django.core.checks import run_checks
+
+    with override_settings(GIFTING_JOBS={**settings.GIFTING_JOBS, "WEBHOOK_SECRET": ""}):
+        ids = [message.id for message in run_checks()]
+    assert "gifting_jobs.W001" in ids
