@@ -15,6 +15,8 @@ from core.settings import DATABASES, DRAMATIQ_BROKER, GIFTING_JOBS, INSTALLED_AP
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.jobapp"]
 # One test database per run, so concurrent runs on one Postgres never collide.
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("DATABASE_TEST_NAME") or f"test_gifting_{os.getpid()}"}
+# Connections of in-process worker threads must not outlive the test that flushes the database.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
 DRAMATIQ_BROKER["OPTIONS"].update(
     {
         "heartbeat_timeout": int(os.environ.get("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", "2000")),
