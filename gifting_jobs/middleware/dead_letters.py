@@ -15,13 +15,6 @@ from gifting_jobs.observability import JobContext
 logger = logging.getLogger(__name__)
 
 
-def free_job_id(broker: Broker, message: Message) -> None:
-    """Free a job's id now, if this message still holds it."""
-    job_id = message.options.get("job_id")
-    if job_id is not None:
-        broker.finish(job_id, message.message_id)
-
-
 class DeadLetters(Middleware):
     """Records exhausted and permanent failures, and dead-letters a message that kills workers.
 
@@ -39,8 +32,6 @@ class DeadLetters(Middleware):
         from gifting_jobs.dead_letters import record_failure
         from gifting_jobs.models import FailedJobReason
 
-        # Free the id first: once the dead letter is visible, a retry must not be deduplicated.
-        free_job_id(broker, message)
         context = JobContext.of(message)
         logger.error(
             "job %s killed its worker %d times: dead-lettered instead of redelivered",
@@ -65,8 +56,6 @@ class DeadLetters(Middleware):
         from gifting_jobs.dead_letters import record_failure
         from gifting_jobs.models import FailedJobReason
 
-        # Free the id first: once the dead letter is visible, a retry must not be deduplicated.
-        free_job_id(broker, message)
         record_failure(
             message,
             reason=FailedJobReason(message.options.get("failure_reason", FailedJobReason.EXHAUSTED)),

@@ -12,10 +12,9 @@ from dramatiq.middleware import Middleware
 class Idempotency(Middleware):
     """Counts starts of redelivered messages (for the crash cap) and frees the job id once the job is done.
 
-    A job is over when it succeeded or was skipped; while it waits for a retry
-    its id stays taken, so an equal job enqueued meanwhile is deduplicated. A
-    dead-lettered job's id is freed by `DeadLetters` before its `FailedJob`
-    row appears, so a retry from the admin is never taken for the failed run.
+    A job is over when it succeeded, was dead-lettered (`message.failed`) or
+    skipped; while it waits for a retry its id stays taken, so an equal job
+    enqueued meanwhile is deduplicated.
     """
 
     def before_process_message(self, broker: Broker, message: Message) -> None:
@@ -28,7 +27,7 @@ class Idempotency(Middleware):
     def after_process_message(
         self, broker: Broker, message: Message, *, result: Any = None, exception: BaseException | None = None
     ) -> None:
-        if exception is None:
+        if exception is None or message.failed:
             self._finish(broker, message)
 
     def after_skip_message(self, broker: Broker, message: Message) -> None:
