@@ -72,7 +72,7 @@ class GiftingJobsSettings(BaseModel):
     #: How often the relay in each worker looks for Postgres-held jobs that are due.
     RELAY_INTERVAL_SECONDS: float = Field(default=1.0, gt=0, le=60)
     RELAY_BATCH_SIZE: int = Field(default=500, ge=1, le=10000)
-    #: A message whose worker died this many times is dead-lettered instead of redelivered.
+    #: A job whose worker keeps dying runs at most 1 + this many times, then is dead-lettered ("crashed").
     MAX_WORKER_CRASHES: int = Field(default=2, ge=1, le=100)
     #: How many recent durations per job type feed p50/p95.
     METRICS_WINDOW: int = Field(default=1000, ge=10, le=100000)

@@ -4,7 +4,13 @@ from gifting_jobs.models.catalog import Product, ProductStatus
 from gifting_jobs.models.collections import CuratedCollection, CuratedCollectionItem, Surface
 from gifting_jobs.models.jobs import FailedJob, FailedJobReason, FailedJobStatus, HeldJob, HeldJobReason
 from gifting_jobs.models.profiles import Recipient, TasteProfile
-from gifting_jobs.models.reminders import Channel, NotificationSchedule, NotificationStatus, Occasion
+from gifting_jobs.models.reminders import (
+    Channel,
+    NotificationPreference,
+    NotificationSchedule,
+    NotificationStatus,
+    Occasion,
+)
 
 __all__ = [
     "Channel",
@@ -15,6 +21,7 @@ __all__ = [
     "FailedJobStatus",
     "HeldJob",
     "HeldJobReason",
+    "NotificationPreference",
     "NotificationSchedule",
     "NotificationStatus",
     "Occasion",
