@@ -22,6 +22,7 @@ from tqdm import tqdm
 from gifting_jobs.exceptions import ConfigurationError, JobError
 from gifting_jobs.providers.embeddings import get_embedding_provider
 from gifting_jobs.work.products import embed_stale_products
+from gifting_jobs.work.profiles import embed_stale_taste_profiles
 
 #: Rows loaded, embedded and written together.
 DEFAULT_BATCH_SIZE = 256
@@ -45,9 +46,12 @@ class EmbeddingKind:
     embed_stale: EmbedStale
 
 
-#: Every kind the command handles, in order. Another kind (taste profiles) is one
-#: more entry whose function follows `EmbedStale`.
-KINDS: tuple[EmbeddingKind, ...] = (EmbeddingKind("products", embed_stale_products),)
+#: Every kind the command handles, in order: products and taste profiles share
+#: one vector space, so a change of model re-embeds both.
+KINDS: tuple[EmbeddingKind, ...] = (
+    EmbeddingKind("products", embed_stale_products),
+    EmbeddingKind("taste profiles", embed_stale_taste_profiles),
+)
 
 
 class Command(BaseCommand):

@@ -152,3 +152,23 @@ def test_backfill_embeddings__missing_api_key_is_a_command_error(make_product, o
 
     with pytest.raises(CommandError, match="OPENAI_API_KEY"):
         backfill()
+
+
+def test_backfill_embeddings__covers_taste_profiles_made_by_another_model(recording_providers, django_user_model):
+    # Given a completed profile whose vector was made by another model
+    from django.utils import timezone
+
+    from gifting_jobs.models import TasteProfile
+
+    user = django_user_model.objects.create_user("backfill-user")
+    profile = TasteProfile.objects.create(
+        user=user, answers={"interests": ["coffee", "hiking"]}, completed_at=timezone.now(),
+        embedding=[0.0] * 255 + [1.0], embedding_model="some-old-model:256", embedding_text_hash="0" * 64,
+    )
+    # When the backfill runs
+    output = backfill()
+    # Then the profile is re-embedded by the current provider
+    profile.refresh_from_db()
+    assert "taste profiles: 1 stale" in output
+    assert profile.embedding_model == recording_providers.embeddings.model_name
+    assert profile.embedding_text_hash != "0" * 64
