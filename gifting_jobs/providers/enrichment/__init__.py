@@ -7,12 +7,7 @@ for tests), or the dotted path of an `EnrichmentProvider` subclass.
 
 from __future__ import annotations
 
-import threading
-
-from django.utils.module_loading import import_string
-
-from gifting_jobs.conf import get_settings
-from gifting_jobs.exceptions import ConfigurationError
+from gifting_jobs.providers.configured import ConfiguredProvider
 from gifting_jobs.providers.enrichment.base import Enrichment, EnrichmentProvider
 
 #: Short names accepted in ENRICHMENT_PROVIDER.
@@ -22,29 +17,14 @@ ALIASES = {
     "test": "gifting_jobs.providers.enrichment.test.RecordingEnrichmentProvider",
 }
 
-_cache: tuple[object, EnrichmentProvider] | None = None
-# Worker threads share one provider (its taxonomy vectors, its HTTP pool, its recorded calls).
-_cache_lock = threading.Lock()
+_configured: ConfiguredProvider[EnrichmentProvider] = ConfiguredProvider(
+    "ENRICHMENT_PROVIDER", ALIASES, lambda provider_class, settings: provider_class()
+)
 
 
 def get_enrichment_provider() -> EnrichmentProvider:
     """The configured provider, built once per settings object."""
-    global _cache
-    settings = get_settings()
-    with _cache_lock:
-        if _cache is not None and _cache[0] is settings:
-            return _cache[1]
-        path = ALIASES.get(settings.ENRICHMENT_PROVIDER, settings.ENRICHMENT_PROVIDER)
-        try:
-            provider_class = import_string(path)
-        except ImportError as exc:
-            raise ConfigurationError(
-                f"ENRICHMENT_PROVIDER {settings.ENRICHMENT_PROVIDER!r} cannot be imported ({exc}); "
-                f"use one of {', '.join(ALIASES)} or a dotted path"
-            ) from None
-        provider = provider_class()
-        _cache = (settings, provider)
-        return provider
+    return _configured.get()
 
 
 __all__ = ["Enrichment", "EnrichmentProvider", "get_enrichment_provider"]
