@@ -79,6 +79,18 @@ def database_url() -> str:
     return f"postgresql://{conf['USER']}:{conf['PASSWORD']}@/{conf['NAME']}?host={conf['HOST']}"
 
 
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment of a `manage.py` subprocess on this run's test database and Redis namespace."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "DRAMATIQ_NAMESPACE": dramatiq.get_broker().namespace,
+        **extra,
+    }
+
+
 class WorkerProcess:
     """`manage.py rundramatiq` in a subprocess, on this run's test database and namespace."""
 
@@ -87,14 +99,7 @@ class WorkerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "4", *args],
             cwd=ROOT,
-            env={
-                **os.environ,
-                "DJANGO_SETTINGS_MODULE": "tests.settings",
-                "DATABASE_URL": database_url(),
-                "REDIS_URL": settings.REDIS_URL,
-                "DRAMATIQ_NAMESPACE": dramatiq.get_broker().namespace,
-                **(env or {}),
-            },
+            env=subprocess_env(**(env or {})),
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -19,12 +19,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import dramatiq
 import pytest
-from django.conf import settings
 
 from gifting_jobs.scheduling import current_holder
-from tests.conftest import ROOT, database_url, wait_until
+from tests.conftest import ROOT, subprocess_env, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -45,14 +43,7 @@ class SchedulerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "manage.py", "runscheduler", *args],
             cwd=ROOT,
-            env={
-                **os.environ,
-                "DJANGO_SETTINGS_MODULE": "tests.settings",
-                "DATABASE_URL": database_url(),
-                "REDIS_URL": settings.REDIS_URL,
-                "DRAMATIQ_NAMESPACE": dramatiq.get_broker().namespace,
-                "LOG_LEVEL": "INFO",
-            },
+            env=subprocess_env(LOG_LEVEL="INFO"),
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

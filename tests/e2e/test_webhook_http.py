@@ -15,13 +15,12 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import dramatiq
 import pytest
 from django.conf import settings
 
 from gifting_jobs.models import Product, ProductStatus
 from gifting_jobs.webhooks import sign
-from tests.conftest import ROOT, database_url, wait_until
+from tests.conftest import ROOT, subprocess_env, wait_until
 
 #: Generous: the worker loads the local embedding model on its first job, on a shared 2-core machine.
 PROCESSING_TIMEOUT = 120.0
@@ -52,13 +51,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{self.port}"],
             cwd=ROOT,
-            env={
-                **os.environ,
-                "DJANGO_SETTINGS_MODULE": "tests.settings",
-                "DATABASE_URL": database_url(),
-                "REDIS_URL": settings.REDIS_URL,
-                "DRAMATIQ_NAMESPACE": dramatiq.get_broker().namespace,
-            },
+            env=subprocess_env(),
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
-from django.conf import settings
 
 from gifting_jobs.dispatch import JobOutcome, enqueue
-from tests.conftest import ROOT, database_url, wait_until
+from tests.conftest import ROOT, subprocess_env, wait_until
 from tests.jobapp.models import Execution
 
 #: Processes and enqueues per process of the concurrency test.
@@ -39,13 +37,7 @@ print(json.dumps({"outcomes": outcomes, "ids": sorted(ids)}))
 
 def test_enqueue__concurrent_duplicates_from_processes_run_once(clean_broker, start_worker):
     # Given 4 processes that each enqueue the same job 250 times at the same moment
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "DRAMATIQ_NAMESPACE": clean_broker.namespace,
-    }
+    env = subprocess_env()
     procs = [
         subprocess.Popen([sys.executable, "-c", ENQUEUE_SCRIPT, str(PER_PROCESS)], cwd=ROOT, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
