@@ -19,6 +19,7 @@ import dramatiq
 import pytest
 from django.conf import settings
 from django.db import connection
+from dramatiq.message import Message
 
 from gifting_jobs.broker import RedisBroker
 
@@ -61,6 +62,20 @@ def clean_broker(broker: RedisBroker) -> Iterator[RedisBroker]:
     flush_namespace(broker)
     yield broker
     flush_namespace(broker)
+
+
+@pytest.fixture
+def queued(broker: RedisBroker) -> Callable[[str], list[Message]]:
+    """Read the messages waiting in a physical queue straight from Redis, in order."""
+
+    def read(queue_name: str) -> list[Message]:
+        key = f"{broker.namespace}:{queue_name}"
+        ids = broker.client.lrange(key, 0, -1)
+        if not ids:
+            return []
+        return [Message.decode(data) for data in broker.client.hmget(key + ".msgs", ids)]
+
+    return read
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ from collections.abc import Callable
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
-from dramatiq.message import Message
 
-from gifting_jobs.broker import RedisBroker
 from gifting_jobs.models import FailedJob
 from tests.integration.admin.factories import create_failed_job
 
@@ -30,16 +28,3 @@ def make_failed_job(db: None) -> Callable[..., FailedJob]:
     """Create an open dead letter of a product embedding (a payload the catalog accepts)."""
     return create_failed_job
 
-
-@pytest.fixture
-def queued(broker: RedisBroker) -> Callable[[str], list[Message]]:
-    """Read the messages waiting in a physical queue straight from Redis, in order."""
-
-    def read(queue_name: str) -> list[Message]:
-        key = f"{broker.namespace}:{queue_name}"
-        ids = broker.client.lrange(key, 0, -1)
-        if not ids:
-            return []
-        return [Message.decode(data) for data in broker.client.hmget(key + ".msgs", ids)]
-
-    return read

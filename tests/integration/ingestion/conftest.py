@@ -10,9 +10,7 @@ import pytest
 from django.test import Client
 from django.http import HttpResponse
 from django.urls import reverse
-from dramatiq.message import Message
 
-from gifting_jobs.broker import RedisBroker
 from gifting_jobs.conf import get_settings
 from gifting_jobs.webhooks import sign
 
@@ -35,16 +33,3 @@ def deliver(client: Client) -> Callable[..., HttpResponse]:
 
     return post
 
-
-@pytest.fixture
-def queued(broker: RedisBroker) -> Callable[[str], list[Message]]:
-    """Read the messages waiting in a physical queue straight from Redis, in order."""
-
-    def read(queue_name: str) -> list[Message]:
-        key = f"{broker.namespace}:{queue_name}"
-        ids = broker.client.lrange(key, 0, -1)
-        if not ids:
-            return []
-        return [Message.decode(data) for data in broker.client.hmget(key + ".msgs", ids)]
-
-    return read
