@@ -8,6 +8,7 @@ processes, at the cost of one Redis call like a plain `send`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 from uuid import uuid4
@@ -16,6 +17,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker as DramatiqRedisBroker
 from dramatiq.common import current_millis, dq_name
 from dramatiq.message import Message
+from dramatiq.middleware import Middleware, MiddlewareError
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -31,18 +33,22 @@ CLIENT_RETRY_CAP_SECONDS = 0.2
 # for this owner; if the owner already sent it, or another job owns it, push nothing.
 # Returns nil when pushed (or held), else the current owner of the lock.
 _SEND_UNIQUE = """
-local current = redis.call('get', KEYS[1])
 local mode = ARGV[5]
-if current then
-  if not (mode == 'relay' and current == 'held:' .. ARGV[1]) then
+if mode == 'send' then
+  if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    return redis.call('get', KEYS[1])
+  end
+else
+  local current = redis.call('get', KEYS[1])
+  if current and not (mode == 'relay' and current == 'held:' .. ARGV[1]) then
     return current
   end
+  if mode == 'hold' then
+    redis.call('set', KEYS[1], 'held:' .. ARGV[1], 'PX', ARGV[2])
+    return false
+  end
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 end
-if mode == 'hold' then
-  redis.call('set', KEYS[1], 'held:' .. ARGV[1], 'PX', ARGV[2])
-  return false
-end
-redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('hset', KEYS[3], ARGV[3], ARGV[4])
 redis.call('rpush', KEYS[2], ARGV[3])
 return false
@@ -139,6 +145,47 @@ class RedisBroker(DramatiqRedisBroker):
         self._finish = self.client.register_script(_FINISH)
         self._ack = self.client.register_script(_ACK)
         self._count = self.client.register_script(_COUNT)
+        # Per signal, the middleware hooks that do something (see `_hooks`).
+        self._hooked_stack: list[Middleware] = []
+        self._hook_table: dict[str, list[tuple[Middleware, Callable[..., Any]]]] = {}
+
+    # Dramatiq calls every middleware's hook for every signal (several per
+    # enqueue and per job), though most hooks are the base class's no-ops. These
+    # two call only the hooks a middleware overrides, in Dramatiq's order and
+    # with its error handling.
+
+    def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        signal = "before_" + signal
+        for middleware, hook in self._hooks(signal):
+            try:
+                hook(self, *args, **kwargs)
+            except MiddlewareError:
+                raise
+            except Exception:
+                self.logger.critical("Unexpected failure in %s of %r.", signal, middleware, exc_info=True)
+
+    def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        signal = "after_" + signal
+        for middleware, hook in reversed(self._hooks(signal)):
+            try:
+                hook(self, *args, **kwargs)
+            except Exception:
+                self.logger.critical("Unexpected failure in %s of %r.", signal, middleware, exc_info=True)
+
+    def _hooks(self, signal: str) -> list[tuple[Middleware, Callable[..., Any]]]:
+        """The middleware whose `signal` hook is not the base no-op, in stack order."""
+        if self._hooked_stack != self.middleware:  # The stack changed: rebuild lazily.
+            self._hooked_stack = list(self.middleware)
+            self._hook_table = {}
+        hooks = self._hook_table.get(signal)
+        if hooks is None:
+            noop = getattr(Middleware, signal, None)
+            hooks = self._hook_table[signal] = [
+                (middleware, hook)
+                for middleware in self._hooked_stack
+                if getattr(hook := getattr(middleware, signal), "__func__", hook) is not noop
+            ]
+        return hooks
 
     def declare_queue(self, queue_name: str) -> None:
         """Declare a logical queue's priority bands along with it."""
