@@ -9,6 +9,7 @@ the relay. Every path returns a `Job` saying which of these happened.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ class JobOutcome(StrEnum):
     HELD = "held"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Job:
     """An enqueued (or deduplicated) job: an immutable receipt."""
 
@@ -105,6 +106,7 @@ class EnqueueOptions(BaseModel):
 
 
 _NO_OPTIONS = EnqueueOptions()
+_NO_DELAY = timedelta(0)
 
 
 def get_broker() -> RedisBroker:
@@ -133,8 +135,13 @@ def _validate(spec: JobSpec, fields: dict[str, Any], opts: dict[str, Any]) -> tu
 
 def lock_ttl_ms(spec: JobSpec, attempts: int, delay: timedelta) -> int:
     """How long a job's id stays taken if nothing releases it (a crash, a lost message)."""
-    worst = delay + attempts * (spec.time_limit + spec.retry.max_backoff) + LOCK_TTL_MARGIN
-    return int(worst.total_seconds() * 1000)
+    return _lock_ttl_ms(spec.time_limit + spec.retry.max_backoff, attempts, delay)
+
+
+@functools.lru_cache(maxsize=256)
+def _lock_ttl_ms(attempt_worst: timedelta, attempts: int, delay: timedelta) -> int:
+    # Cached: enqueue is a hot path and most jobs share a few (type, attempts, delay 0) shapes.
+    return int((delay + attempts * attempt_worst + LOCK_TTL_MARGIN).total_seconds() * 1000)
 
 
 def build_message(
@@ -157,7 +164,6 @@ def build_message(
             "entity_id": spec.entity_id(payload),
             "priority": priority,
             "attempts": options.attempts or spec.retry.attempts,
-            "triggered_by": payload.triggered_by.value,
             **({"retry_of": retry_of} if retry_of is not None else {}),
         },
         message_id=str(uuid.uuid4()),
@@ -172,11 +178,11 @@ def enqueue(job_type: str, fields: dict[str, Any], opts: dict[str, Any], *, retr
     spec = get_spec(job_type)
     payload, options = _validate(spec, fields, opts)
     message = build_message(spec, payload, options, retry_of=retry_of)
-    delay = options.delay or timedelta(0)
+    delay = options.delay or _NO_DELAY
     eta = timezone.now() + delay if delay else None
     ttl = lock_ttl_ms(spec, message.options["attempts"], delay)
 
-    if delay > get_settings().delay_horizon:
+    if delay and delay > get_settings().delay_horizon:
         outcome, message_id = _schedule(message, ttl, eta)
     elif connection.in_atomic_block:
         outcome, message_id = _send_on_commit(message, ttl, delay)

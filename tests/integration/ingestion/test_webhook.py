@@ -48,7 +48,7 @@ def test_webhook__created_mirrors_every_field_and_enqueues_processing(transactio
     messages = queued("catalog")
     assert sorted(m.actor_name for m in messages) == ["product_embedding", "product_enrichment"]
     assert {m.args[0]["product_id"] for m in messages} == {product.pk}
-    assert {m.options["triggered_by"] for m in messages} == {"product.created"}
+    assert {m.args[0]["triggered_by"] for m in messages} == {"product.created"}
     assert HeldJob.objects.count() == 0
 
 
@@ -101,7 +101,7 @@ def test_webhook__newer_update_is_applied_and_enqueues_processing(transactional_
     assert product.cms_updated_at == datetime(2026, 11, 1, 11, 30, tzinfo=UTC)
     messages = queued("catalog")
     assert sorted(m.actor_name for m in messages) == ["product_embedding", "product_enrichment"]
-    assert {m.options["triggered_by"] for m in messages} == {"product.updated"}
+    assert {m.args[0]["triggered_by"] for m in messages} == {"product.updated"}
 
 
 def test_webhook__deleted_archives_and_enqueues_nothing(transactional_db, clean_broker, deliver, queued):
