@@ -216,23 +216,52 @@ class RedisBroker(DramatiqRedisBroker):
         taken), else the message id that owns the lock: an equal job is pending.
         Raises `redis.RedisError` when Redis cannot be reached.
         """
+        message, keys, args = self._unique_call(message, lock_ttl_ms, delay_ms, mode)
+        if mode is not SendMode.HOLD:
+            self.emit_before("enqueue", message, delay_ms)
+        owner = self._send_unique(keys=keys, args=args)
+        if owner is not None:
+            return owner.decode() if isinstance(owner, bytes) else str(owner)
+        if mode is not SendMode.HOLD:
+            self.emit_after("enqueue", message, delay_ms)
+        return None
+
+    def send_unique_many(self, entries: list[tuple[Message, int, int | None]]) -> list[str | None]:
+        """`send_unique` for many `(message, lock_ttl_ms, delay_ms)`, pipelined in one round trip.
+
+        Each message is deduplicated on its own; returns, per entry, None if it
+        was enqueued, else the owner of its lock. Raises `redis.RedisError` when
+        Redis cannot be reached (some messages may have been sent).
+        """
+        pipe = self.client.pipeline(transaction=False)
+        calls = []
+        for message, lock_ttl_ms, delay_ms in entries:
+            message, keys, args = self._unique_call(message, lock_ttl_ms, delay_ms, SendMode.SEND)
+            self.emit_before("enqueue", message, delay_ms)
+            self._send_unique(keys=keys, args=args, client=pipe)
+            calls.append((message, delay_ms))
+        owners: list[str | None] = []
+        for (message, delay_ms), owner in zip(calls, pipe.execute(), strict=True):
+            if owner is None:
+                self.emit_after("enqueue", message, delay_ms)
+                owners.append(None)
+            else:
+                owners.append(owner.decode() if isinstance(owner, bytes) else str(owner))
+        return owners
+
+    def _unique_call(
+        self, message: Message, lock_ttl_ms: int, delay_ms: int | None, mode: SendMode
+    ) -> tuple[Message, list[str], list[Any]]:
+        """The message as enqueued (new Redis id, delay queue and eta) and the lock script's keys and args."""
         queue_name = message.queue_name
         message = message.copy(options={"redis_message_id": str(uuid4())})
         if delay_ms is not None:
             queue_name = dq_name(queue_name)
             message = message.copy(queue_name=queue_name, options={"eta": current_millis() + delay_ms})
         queue_key = f"{self.namespace}:{queue_name}"
-        if mode is not SendMode.HOLD:
-            self.emit_before("enqueue", message, delay_ms)
-        owner = self._send_unique(
-            keys=[self.lock_key(message.options["job_id"]), queue_key, queue_key + ".msgs"],
-            args=[message.message_id, lock_ttl_ms, message.options["redis_message_id"], message.encode(), mode.value],
-        )
-        if owner is not None:
-            return owner.decode() if isinstance(owner, bytes) else str(owner)
-        if mode is not SendMode.HOLD:
-            self.emit_after("enqueue", message, delay_ms)
-        return None
+        keys = [self.lock_key(message.options["job_id"]), queue_key, queue_key + ".msgs"]
+        args = [message.message_id, lock_ttl_ms, message.options["redis_message_id"], message.encode(), mode.value]
+        return message, keys, args
 
     # Crash detection and job finishing ride on round trips the consumer makes
     # anyway. Each Redis message id (new for every enqueue and retry, kept when

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -170,34 +171,93 @@ def build_message(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A validated job and its message, ready to be routed."""
+
+    spec: JobSpec
+    payload: JobPayload
+    message: Message
+    delay: timedelta
+    eta: datetime | None
+    ttl_ms: int
+
+    def receipt(self, outcome: JobOutcome, message_id: str) -> Job:
+        return Job(
+            id=self.message.options["job_id"],
+            job_type=self.spec.name,
+            queue=self.message.queue_name,
+            priority=self.message.options["priority"],
+            eta=self.eta,
+            payload=self.payload,
+            outcome=outcome,
+            message_id=message_id,
+        )
+
+    @property
+    def beyond_horizon(self) -> bool:
+        return bool(self.delay) and self.delay > get_settings().delay_horizon
+
+
+def _prepare(spec: JobSpec, fields: dict[str, Any], opts: dict[str, Any], *, retry_of: int | None = None) -> _Prepared:
+    payload, options = _validate(spec, fields, opts)
+    message = build_message(spec, payload, options, retry_of=retry_of)
+    delay = options.delay or _NO_DELAY
+    return _Prepared(
+        spec=spec,
+        payload=payload,
+        message=message,
+        delay=delay,
+        eta=timezone.now() + delay if delay else None,
+        ttl_ms=lock_ttl_ms(spec, message.options["attempts"], delay),
+    )
+
+
+def _route(job: _Prepared) -> Job:
+    """Send, hold or schedule one prepared job, by its delay and the open transaction."""
+    if job.beyond_horizon:
+        return job.receipt(*_schedule(job.message, job.ttl_ms, job.eta))
+    if connection.in_atomic_block:
+        return job.receipt(*_send_on_commit(job.message, job.ttl_ms, job.delay))
+    return job.receipt(*send(job.message, job.ttl_ms, job.delay))
+
+
 def enqueue(job_type: str, fields: dict[str, Any], opts: dict[str, Any], *, retry_of: int | None = None) -> Job:
     """Validate and enqueue one job of a registered type; see `JobOutcome` for what can happen.
 
     Raises `ValidationError` (nothing sent) for bad fields or options.
     """
-    spec = get_spec(job_type)
-    payload, options = _validate(spec, fields, opts)
-    message = build_message(spec, payload, options, retry_of=retry_of)
-    delay = options.delay or _NO_DELAY
-    eta = timezone.now() + delay if delay else None
-    ttl = lock_ttl_ms(spec, message.options["attempts"], delay)
+    return _route(_prepare(get_spec(job_type), fields, opts, retry_of=retry_of))
 
-    if delay and delay > get_settings().delay_horizon:
-        outcome, message_id = _schedule(message, ttl, eta)
-    elif connection.in_atomic_block:
-        outcome, message_id = _send_on_commit(message, ttl, delay)
-    else:
-        outcome, message_id = send(message, ttl, delay)
-    return Job(
-        id=message.options["job_id"],
-        job_type=spec.name,
-        queue=message.queue_name,
-        priority=message.options["priority"],
-        eta=eta,
-        payload=payload,
-        outcome=outcome,
-        message_id=message_id,
-    )
+
+def enqueue_many(job_type: str, jobs: Iterable[tuple[dict[str, Any], dict[str, Any]]]) -> list[Job | ValidationError]:
+    """Enqueue many jobs of one type, as `enqueue` would, with one broker round trip for all.
+
+    `jobs` holds `(fields, opts)` pairs. Each one is validated on its own: the
+    result at its index is its `Job`, or the `ValidationError` that kept it (and
+    only it) from being sent. Outcomes are those of `enqueue`: inside a
+    transaction the jobs go through the outbox, long delays are held in
+    Postgres, and if the broker cannot be reached every job is held for the relay.
+    """
+    spec = get_spec(job_type)
+    results: list[Job | ValidationError] = []
+    batch: list[tuple[int, _Prepared]] = []
+    in_transaction = connection.in_atomic_block
+    for fields, opts in jobs:
+        try:
+            job = _prepare(spec, fields, opts)
+        except ValidationError as exc:
+            results.append(exc)
+            continue
+        if in_transaction or job.beyond_horizon:
+            results.append(_route(job))
+        else:
+            batch.append((len(results), job))
+            results.append(job.receipt(JobOutcome.SENT, job.message.message_id))
+    for (index, job), (outcome, message_id) in zip(batch, send_many([job for _, job in batch]), strict=True):
+        if outcome is not JobOutcome.SENT:
+            results[index] = job.receipt(outcome, message_id)
+    return results
 
 
 def _delay_ms(delay: timedelta) -> int | None:
@@ -209,14 +269,39 @@ def send(message: Message, ttl_ms: int, delay: timedelta) -> tuple[JobOutcome, s
     try:
         owner = get_broker().send_unique(message, lock_ttl_ms=ttl_ms, delay_ms=_delay_ms(delay))
     except redis.RedisError as exc:
-        _log_broker_down(message, exc)
-        existing = _insert_held(_held_row(message, ttl_ms, HeldJobReason.BROKER_DOWN, timezone.now() + delay))
-        if existing is not None:
-            return JobOutcome.DEDUPLICATED, existing
-        return JobOutcome.HELD, message.message_id
+        return _hold_unsent(message, ttl_ms, delay, exc)
     if owner is not None:
         return JobOutcome.DEDUPLICATED, owner.removeprefix("held:")
     return JobOutcome.SENT, message.message_id
+
+
+def send_many(jobs: Sequence[_Prepared]) -> list[tuple[JobOutcome, str]]:
+    """Send prepared jobs in one pipelined round trip; if the broker cannot be reached, hold them all.
+
+    A pipeline cut off midway may have sent some: holding those too is safe,
+    since the relay never sends a job whose id its own message already owns.
+    """
+    if not jobs:
+        return []
+    try:
+        owners = get_broker().send_unique_many(
+            [(job.message, job.ttl_ms, _delay_ms(job.delay)) for job in jobs]
+        )
+    except redis.RedisError as exc:
+        return [_hold_unsent(job.message, job.ttl_ms, job.delay, exc) for job in jobs]
+    return [
+        (JobOutcome.DEDUPLICATED, owner.removeprefix("held:")) if owner is not None else (JobOutcome.SENT, job.message.message_id)
+        for job, owner in zip(jobs, owners, strict=True)
+    ]
+
+
+def _hold_unsent(message: Message, ttl_ms: int, delay: timedelta, exc: Exception) -> tuple[JobOutcome, str]:
+    """The broker did not answer: keep the job in Postgres for the relay."""
+    _log_broker_down(message, exc)
+    existing = _insert_held(_held_row(message, ttl_ms, HeldJobReason.BROKER_DOWN, timezone.now() + delay))
+    if existing is not None:
+        return JobOutcome.DEDUPLICATED, existing
+    return JobOutcome.HELD, message.message_id
 
 
 def _log_broker_down(message: Message, exc: Exception) -> None:

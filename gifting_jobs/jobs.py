@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any
 
 from gifting_jobs.catalog import JobType
-from gifting_jobs.dispatch import EnqueueOptions, Job, JobOutcome, enqueue
+from gifting_jobs.dispatch import EnqueueOptions, Job, JobOutcome, enqueue, enqueue_many
 from gifting_jobs.exceptions import ValidationError
 from gifting_jobs.payloads import SurfaceName, TriggeredBy
 
@@ -30,6 +30,7 @@ __all__ = [
     "TriggeredBy",
     "ValidationError",
     "enqueue_curated_collections",
+    "enqueue_many",
     "enqueue_product_embedding",
     "enqueue_product_enrichment",
     "enqueue_product_processing",
