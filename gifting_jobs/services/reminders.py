@@ -12,7 +12,6 @@ import json
 import logging
 import zoneinfo
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,9 +20,10 @@ from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from gifting_jobs.catalog import JobType
 from gifting_jobs.conf import get_settings
+from gifting_jobs.dispatch import enqueue_many
 from gifting_jobs.exceptions import ValidationError
-from gifting_jobs.jobs import enqueue_reminder_dispatch
 from gifting_jobs.models import NotificationSchedule, NotificationStatus, Occasion
 from gifting_jobs.models.reminders import NotificationPreference
 from gifting_jobs.payloads import TriggeredBy
@@ -39,10 +39,6 @@ DEFAULT_OFFSETS_DAYS = (7, 3, 1)
 MAX_OFFSET_DAYS = 366
 #: Largest batch the sweep may claim in one transaction.
 MAX_BATCH_SIZE = 10_000
-#: Threads handing a claimed batch to the broker: each enqueue is one Redis round trip.
-ENQUEUE_THREADS = 8
-#: Rows per enqueue task (a smaller batch is enqueued on the calling thread).
-ENQUEUE_CHUNK = 50
 
 
 @dataclass(frozen=True)
@@ -297,49 +293,46 @@ def _claim_abandoned(batch_size: int, *, now: datetime) -> list[ClaimedReminder]
     return _claim(_ABANDONED, "id", params, batch_size=batch_size, now=now)
 
 
-def _enqueue_dispatch(row: ClaimedReminder, *, now: datetime) -> bool:
-    """Hand one claimed row to the broker; a row that cannot be enqueued is failed, not retried in a loop."""
-    delay = max(row.scheduled_for - now, timedelta(0))
-    try:
-        enqueue_reminder_dispatch(
-            row.schedule_id,
-            row.user_id,
-            row.channel,
-            row.payload,
-            row.scheduled_for,
-            occasion_id=row.occasion_id,
-            triggered_by=TriggeredBy.SCHEDULER,
-            **({"delay": delay} if delay else {}),
-        )
-    except ValidationError as exc:
-        logger.error(
-            "reminder %s cannot be dispatched and is failed: %s",
-            row.schedule_id,
-            exc,
-            exc_info=True,
-            extra={"entity_id": str(row.schedule_id), "job_type": "reminder_dispatch"},
-        )
-        NotificationSchedule.objects.filter(pk=row.schedule_id, status=NotificationStatus.QUEUED).update(
-            status=NotificationStatus.FAILED, last_error=str(exc)[:2000], updated_at=timezone.now()
-        )
-        return False
-    return True
+def _dispatch_fields(row: ClaimedReminder) -> dict[str, Any]:
+    """The `reminder_dispatch` payload fields of a claimed row."""
+    return {
+        "schedule_id": row.schedule_id,
+        "user_id": row.user_id,
+        "channel": row.channel,
+        "payload": row.payload,
+        "scheduled_for": row.scheduled_for,
+        "occasion_id": row.occasion_id,
+        "triggered_by": TriggeredBy.SCHEDULER,
+    }
 
 
-def _enqueue_chunk(rows: list[ClaimedReminder], now: datetime) -> int:
-    try:
-        return sum(_enqueue_dispatch(row, now=now) for row in rows)
-    finally:
-        # Pool threads touch the database only on failure paths; never leave that connection open.
-        connection.close()
+def _enqueue_all(rows: list[ClaimedReminder], *, now: datetime) -> int:
+    """Hand a claimed batch to the broker in one round trip; a row that cannot be enqueued is failed, not retried."""
+    if not rows:
+        return 0
+    jobs = []
+    for row in rows:
+        delay = max(row.scheduled_for - now, timedelta(0))
+        jobs.append((_dispatch_fields(row), {"delay": delay} if delay else {}))
+    enqueued = 0
+    for row, result in zip(rows, enqueue_many(JobType.REMINDER_DISPATCH, jobs), strict=True):
+        if isinstance(result, ValidationError):
+            _fail_undispatchable(row, result)
+        else:
+            enqueued += 1
+    return enqueued
 
 
-def _enqueue_all(pool: ThreadPoolExecutor, rows: list[ClaimedReminder], *, now: datetime) -> int:
-    """Enqueue a claimed batch with overlapping broker round trips (one per job)."""
-    if len(rows) <= ENQUEUE_CHUNK:
-        return sum(_enqueue_dispatch(row, now=now) for row in rows)
-    chunks = [rows[i : i + ENQUEUE_CHUNK] for i in range(0, len(rows), ENQUEUE_CHUNK)]
-    return sum(pool.map(_enqueue_chunk, chunks, [now] * len(chunks)))
+def _fail_undispatchable(row: ClaimedReminder, exc: ValidationError) -> None:
+    logger.error(
+        "reminder %s cannot be dispatched and is failed: %s",
+        row.schedule_id,
+        exc,
+        extra={"entity_id": str(row.schedule_id), "job_type": "reminder_dispatch"},
+    )
+    NotificationSchedule.objects.filter(pk=row.schedule_id, status=NotificationStatus.QUEUED).update(
+        status=NotificationStatus.FAILED, last_error=str(exc)[:2000], updated_at=timezone.now()
+    )
 
 
 def validate_batch_size(batch_size: Any) -> int:
@@ -368,18 +361,17 @@ def process_overdue_reminders(batch_size: int = 100, *, lookahead: timedelta = t
             [{"loc": ["lookahead"], "msg": "out of range", "type": "value_error"}],
         )
     enqueued = 0
-    with ThreadPoolExecutor(max_workers=ENQUEUE_THREADS, thread_name_prefix="reminder-sweep") as pool:
+    now = timezone.now()
+    while rows := _claim_abandoned(batch_size, now=now):
+        enqueued += _enqueue_all(rows, now=now)
+        if len(rows) < batch_size:
+            break
+    while True:
         now = timezone.now()
-        while rows := _claim_abandoned(batch_size, now=now):
-            enqueued += _enqueue_all(pool, rows, now=now)
-            if len(rows) < batch_size:
-                break
-        while True:
-            now = timezone.now()
-            rows = _claim_due(batch_size, now=now, due_before=now + lookahead)
-            enqueued += _enqueue_all(pool, rows, now=now)
-            if len(rows) < batch_size:
-                break
+        rows = _claim_due(batch_size, now=now, due_before=now + lookahead)
+        enqueued += _enqueue_all(rows, now=now)
+        if len(rows) < batch_size:
+            break
     if enqueued:
         logger.info("reminder sweep handed %d reminders to the broker", enqueued, extra={"job_type": "reminder_dispatch"})
     return enqueued
