@@ -65,6 +65,8 @@ def configure_environment(database_url: str) -> dict[str, str]:
         "GIFTING_PUSH_BACKEND": "gifting_jobs.providers.push.locmem.LocmemPushBackend",
         # Workers keep their DB connection between jobs instead of reconnecting per job.
         "DATABASE_CONN_MAX_AGE": "600",
+        # As in production: DEBUG keeps every query's SQL in memory.
+        "DJANGO_DEBUG": "false",
         "LOG_LEVEL": "WARNING",
         "DRAMATIQ_LOG_LEVEL": "WARNING",
     }

@@ -27,7 +27,8 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage, InvalidMailer, MailerDoesNotExist
-from django.db.models import Case, F, Q, QuerySet, When
+from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from gifting_jobs.catalog import JobType, get_spec
@@ -53,45 +54,54 @@ def idempotency_key(schedule_id: int) -> str:
     return f"reminder-{schedule_id}"
 
 
+# The claim and the record of a send run for every reminder: one plain statement
+# each, instead of building the same ORM update (a Case, several filters) per job.
+_CLAIM_SQL = """
+UPDATE {table} SET status = 'SENDING', sending_started_at = %(now)s, updated_at = %(now)s,
+    attempts = CASE WHEN status = 'FAILED' THEN 1 ELSE attempts + 1 END
+WHERE id = %(id)s AND status = ANY(%(claimable)s)
+"""
+_SENT_SQL = """
+UPDATE {table} SET status = 'SENT', sent_at = %(now)s, provider_message_id = %(provider_id)s,
+    last_error = '', updated_at = %(now)s
+WHERE id = %(id)s AND status = 'SENDING' AND sending_started_at = %(started)s
+"""
+#: States a dispatch may claim: QUEUED, and FAILED too for a dead letter retried by hand (a resend on purpose).
+_CLAIMABLE = [NotificationStatus.QUEUED.value]
+_CLAIMABLE_ON_RETRY = [NotificationStatus.QUEUED.value, NotificationStatus.FAILED.value]
+
+
+def _execute(sql: str, params: dict[str, Any]) -> int:
+    """Run one of the statements above on the schedules table; returns the rows changed."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(table=NotificationSchedule._meta.db_table), params)
+        return cursor.rowcount
+
+
 def dispatch_reminder(payload: ReminderDispatchPayload) -> None:
     """Send the reminder `payload.schedule_id` unless another dispatch already owns it."""
     started = timezone.now()
-    claimable = Q(status=NotificationStatus.QUEUED)
-    if payload.triggered_by == TriggeredBy.RETRY:
-        # A dead letter retried by hand resends a failed reminder on purpose.
-        claimable |= Q(status=NotificationStatus.FAILED)
-    won = (
-        NotificationSchedule.objects.filter(claimable, pk=payload.schedule_id)
-        .update(
-            status=NotificationStatus.SENDING,
-            sending_started_at=started,
-            attempts=Case(When(status=NotificationStatus.FAILED, then=1), default=F("attempts") + 1),
-            updated_at=started,
-        )
-    )
+    claimable = _CLAIMABLE_ON_RETRY if payload.triggered_by == TriggeredBy.RETRY else _CLAIMABLE
+    won = _execute(_CLAIM_SQL, {"now": started, "id": payload.schedule_id, "claimable": claimable})
     extra = {"entity_id": str(payload.schedule_id), "channel": payload.channel.value}
     if not won:
         _settle_lost_claim(payload, now=started, extra=extra)
         return
-    claim = NotificationSchedule.objects.filter(
-        pk=payload.schedule_id, status=NotificationStatus.SENDING, sending_started_at=started
-    )
     try:
-        provider_message_id = _send(payload)
+        provider_message_id = _send(payload)[:200]
     except Exception as exc:
+        claim = NotificationSchedule.objects.filter(
+            pk=payload.schedule_id, status=NotificationStatus.SENDING, sending_started_at=started
+        )
         _record_failure(payload.schedule_id, claim, exc, extra=extra)
         raise
-    sent = claim.update(
-        status=NotificationStatus.SENT,
-        sent_at=timezone.now(),
-        provider_message_id=provider_message_id[:200],
-        last_error="",
-        updated_at=timezone.now(),
+    sent = _execute(
+        _SENT_SQL, {"now": timezone.now(), "provider_id": provider_message_id, "id": payload.schedule_id, "started": started}
     )
     if not sent:
         # Only a send longer than the lease gets here: a redelivery failed the row meanwhile.
         NotificationSchedule.objects.filter(pk=payload.schedule_id, sending_started_at=started).update(
-            status=NotificationStatus.SENT, sent_at=timezone.now(), provider_message_id=provider_message_id[:200]
+            status=NotificationStatus.SENT, sent_at=timezone.now(), provider_message_id=provider_message_id
         )
         logger.error("reminder %s was sent after its lease expired", payload.schedule_id, extra=extra)
     logger.info("reminder %s sent by %s (%s)", payload.schedule_id, payload.channel, provider_message_id, extra=extra)
