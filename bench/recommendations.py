@@ -79,6 +79,8 @@ def setup_django(database_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # As in production: DEBUG keeps every query's SQL in memory.
+    os.environ.setdefault("DJANGO_DEBUG", "false")
     import django
 
     django.setup()
