@@ -171,9 +171,9 @@ def build_message(
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Prepared:
-    """A validated job and its message, ready to be routed."""
+    """A validated job and its message, ready to be routed (internal, never mutated)."""
 
     spec: JobSpec
     payload: JobPayload
