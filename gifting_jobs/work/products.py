@@ -12,7 +12,7 @@ never silently describes an older text.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -20,11 +20,12 @@ from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
 from gifting_jobs.conf import get_settings
-from gifting_jobs.exceptions import EntityNotFound, TransientJobError, ValidationError
+from gifting_jobs.exceptions import EntityNotFound, TransientJobError
 from gifting_jobs.models import Product
 from gifting_jobs.payloads import ProductEmbeddingPayload, ProductEnrichmentPayload
 from gifting_jobs.providers.embeddings import EmbeddingProvider, get_embedding_provider
 from gifting_jobs.providers.enrichment import get_enrichment_provider
+from gifting_jobs.work.batching import check_batch_size, process_in_batches
 
 logger = logging.getLogger(__name__)
 
@@ -129,31 +130,21 @@ def embed_stale_products(
     progress bar). The signature is the one `backfill_embeddings` expects
     of every kind.
     """
-    if batch_size < 1:
-        raise ValidationError(
-            f"invalid batch_size: expected a positive integer, got {batch_size!r}",
-            [{"loc": ["batch_size"], "msg": "Input should be greater than 0", "type": "greater_than"}],
-        )
+    check_batch_size(batch_size)
     provider = get_embedding_provider()
-    done = 0
-    batch: list[Product] = []
 
-    def flush() -> None:
-        nonlocal done
-        if batch:
-            done += len(batch) if dry_run else embed_products(batch, provider=provider)
-            if on_batch is not None:
-                on_batch(len(batch))
-            batch.clear()
+    def stale() -> Iterator[Product]:
+        # The text hash is computed here, not stored: every row is read to find edited texts.
+        for product in products_with_vector_deferred().order_by("pk").iterator(chunk_size=SCAN_CHUNK_SIZE):
+            if force or not embedding_is_current(product, provider):
+                yield product
 
-    # The text hash is computed here, not stored: every row is read to find edited texts.
-    for product in products_with_vector_deferred().order_by("pk").iterator(chunk_size=SCAN_CHUNK_SIZE):
-        if force or not embedding_is_current(product, provider):
-            batch.append(product)
-            if len(batch) >= batch_size:
-                flush()
-    flush()
-    return done
+    return process_in_batches(
+        stale(),
+        batch_size=batch_size,
+        handle=len if dry_run else (lambda batch: embed_products(batch, provider=provider)),
+        on_batch=on_batch,
+    )
 
 
 def _store_embeddings(embedded: Sequence[_Embedded], model_name: str) -> int:

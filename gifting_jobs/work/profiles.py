@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from django.utils import timezone
@@ -23,6 +23,7 @@ from gifting_jobs.models import TasteProfile
 from gifting_jobs.payloads import TasteProfileEmbeddingPayload
 from gifting_jobs.providers.embeddings import EmbeddingProvider, get_embedding_provider
 from gifting_jobs.services.profiles import TasteProfileAnswers, parse_answers
+from gifting_jobs.work.batching import check_batch_size, process_in_batches
 
 logger = logging.getLogger(__name__)
 
@@ -134,43 +135,29 @@ def embed_stale_taste_profiles(
     progress bar). A profile whose answers change meanwhile is left to its
     own embedding job.
     """
-    if batch_size < 1:
-        raise ValidationError(
-            f"invalid batch_size: expected a positive integer, got {batch_size!r}",
-            [{"loc": ["batch_size"], "msg": "Input should be greater than 0", "type": "greater_than"}],
-        )
+    check_batch_size(batch_size)
     provider = get_embedding_provider()
-    # Every completed profile is read: answers edited since their embedding
-    # only show in the text hash, which is computed here, not stored.
-    completed = TasteProfile.objects.filter(completed_at__isnull=False).order_by("pk")
-    embedded = 0
-    batch: list[_Snapshot] = []
 
-    def flush() -> None:
-        nonlocal embedded
-        if not batch:
-            return
+    def stale() -> Iterator[_Snapshot]:
+        # Every completed profile is read: answers edited since their embedding
+        # only show in the text hash, which is computed here, not stored.
+        completed = TasteProfile.objects.filter(completed_at__isnull=False).order_by("pk")
+        for profile in completed.defer("facets").iterator(chunk_size=SCAN_CHUNK_SIZE):
+            try:
+                snapshot = _snapshot(profile)
+            except PermanentJobError as exc:
+                logger.error("taste profile %s cannot be embedded: %s", profile.pk, exc, exc_info=True)
+                continue
+            if snapshot.text and (force or not snapshot.is_current(provider.model_name)):
+                yield snapshot
+
+    def handle(batch: list[_Snapshot]) -> int:
         if dry_run:
             done = len(batch)
         else:
             vectors = _checked_vectors(provider, [s.text for s in batch])
             done = sum(_store(s, v, provider.model_name) for s, v in zip(batch, vectors, strict=True))
-        embedded += done
         logger.info("embedded %d stale taste profiles", done, extra={"outcome": "dry_run" if dry_run else "embedded"})
-        if on_batch is not None:
-            on_batch(len(batch))
-        batch.clear()
+        return done
 
-    for profile in completed.defer("facets").iterator(chunk_size=SCAN_CHUNK_SIZE):
-        try:
-            snapshot = _snapshot(profile)
-        except PermanentJobError as exc:
-            logger.error("taste profile %s cannot be embedded: %s", profile.pk, exc, exc_info=True)
-            continue
-        if not snapshot.text or (not force and snapshot.is_current(provider.model_name)):
-            continue
-        batch.append(snapshot)
-        if len(batch) >= batch_size:
-            flush()
-    flush()
-    return embedded
+    return process_in_batches(stale(), batch_size=batch_size, handle=handle, on_batch=on_batch)
