@@ -238,12 +238,14 @@ def enqueue_many(job_type: str, jobs: Iterable[tuple[dict[str, Any], dict[str, A
     only it) from being sent. Outcomes are those of `enqueue`: inside a
     transaction the jobs go through the outbox, long delays are held in
     Postgres, and if the broker cannot be reached every job is held for the relay.
+    Raises `ValidationError` (nothing sent) when an item is not such a pair.
     """
     spec = get_spec(job_type)
+    items = _checked_pairs(jobs)
     results: list[Job | ValidationError] = []
     batch: list[tuple[int, _Prepared]] = []
     in_transaction = connection.in_atomic_block
-    for fields, opts in jobs:
+    for fields, opts in items:
         try:
             job = _prepare(spec, fields, opts)
         except ValidationError as exc:
@@ -254,10 +256,29 @@ def enqueue_many(job_type: str, jobs: Iterable[tuple[dict[str, Any], dict[str, A
         else:
             batch.append((len(results), job))
             results.append(job.receipt(JobOutcome.SENT, job.message.message_id))
-    for (index, job), (outcome, message_id) in zip(batch, send_many([job for _, job in batch]), strict=True):
+    for (index, job), (outcome, message_id) in zip(batch, _send_many([job for _, job in batch]), strict=True):
         if outcome is not JobOutcome.SENT:
             results[index] = job.receipt(outcome, message_id)
     return results
+
+
+def _checked_pairs(jobs: Iterable[Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The items of `enqueue_many` as a list, or a `ValidationError` naming those that are not pairs."""
+    if isinstance(jobs, (str, bytes, dict)) or not isinstance(jobs, Iterable):
+        raise ValidationError(
+            f"enqueue_many takes a sequence of (fields, opts) pairs, got {type(jobs).__name__}",
+            [{"loc": ["jobs"], "msg": "expected a sequence of (fields, opts) pairs", "type": "type_error"}],
+        )
+    items = list(jobs)
+    errors = [
+        {"loc": ["jobs", index], "msg": "expected a (fields, opts) pair", "type": "type_error"}
+        for index, item in enumerate(items)
+        if not (isinstance(item, (tuple, list)) and len(item) == 2)
+    ]
+    if errors:
+        where = ", ".join(str(e["loc"][1]) for e in errors[:5]) + (" …" if len(errors) > 5 else "")
+        raise ValidationError(f"enqueue_many: items {where} are not (fields, opts) pairs; nothing was sent", errors)
+    return items
 
 
 def _delay_ms(delay: timedelta) -> int | None:
@@ -275,7 +296,7 @@ def send(message: Message, ttl_ms: int, delay: timedelta) -> tuple[JobOutcome, s
     return JobOutcome.SENT, message.message_id
 
 
-def send_many(jobs: Sequence[_Prepared]) -> list[tuple[JobOutcome, str]]:
+def _send_many(jobs: Sequence[_Prepared]) -> list[tuple[JobOutcome, str]]:
     """Send prepared jobs in one pipelined round trip; if the broker cannot be reached, hold them all.
 
     A pipeline cut off midway may have sent some: holding those too is safe,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from django.db import transaction
 
 from gifting_jobs.dispatch import JobOutcome, ValidationError, enqueue, enqueue_many
@@ -48,6 +49,18 @@ def test_enqueue_many__each_job_gets_the_outcome_enqueue_would_give(clean_broker
     assert [m.args[0]["key"] for m in queued("testing.DQ")] == ["soon"]
     assert [m.args[0]["key"] for m in queued("testing.urgent")] == ["urgent"]
     assert HeldJob.objects.get(job_id="test-record:later").reason == HeldJobReason.DELAYED
+
+
+def test_enqueue_many__items_that_are_not_pairs_send_nothing(clean_broker, queued, transactional_db):
+    with pytest.raises(ValidationError, match=r"items 1, 2 are not \(fields, opts\) pairs") as caught:
+        enqueue_many("test_record", [(fields("ok"), {}), fields("no-opts"), (fields("x"), {}, {})])
+    assert [e["loc"] for e in caught.value.errors] == [["jobs", 1], ["jobs", 2]]
+
+    with pytest.raises(ValidationError, match="sequence of"):
+        enqueue_many("test_record", fields("a dict, not pairs"))
+
+    assert queued("testing") == []
+    assert not HeldJob.objects.exists()
 
 
 def test_enqueue_many__jobs_run_once_each(clean_broker, worker):
