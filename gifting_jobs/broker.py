@@ -248,11 +248,14 @@ class RedisBroker(DramatiqRedisBroker):
         Redis cannot be reached (some messages may have been sent).
         """
         pipe = self.client.pipeline(transaction=False)
+        # Registered once: the pipeline checks (SCRIPT EXISTS) that Redis has it before sending.
+        pipe.scripts.add(self._send_unique)
+        sha = self._send_unique.sha
         calls = []
         for message, lock_ttl_ms, delay_ms in entries:
             message, keys, args = self._unique_call(message, lock_ttl_ms, delay_ms, SendMode.SEND)
             self.emit_before("enqueue", message, delay_ms)
-            self._send_unique(keys=keys, args=args, client=pipe)
+            pipe.evalsha(sha, len(keys), *keys, *args)
             calls.append((message, delay_ms))
         owners: list[str | None] = []
         for (message, delay_ms), owner in zip(calls, pipe.execute(), strict=True):
