@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -106,13 +107,27 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     }
 
 
-class WorkerProcess:
-    """`manage.py rundramatiq` in a subprocess, on this run's test database and namespace."""
+def free_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.log = open(ROOT / ".local" / f"worker-{os.getpid()}-{time.monotonic_ns()}.log", "w+b")
+
+class ManagePyProcess:
+    """`manage.py <command>` in its own process group, on this run's test database and namespace.
+
+    Its output goes to a log file under `.local/`, readable during and after the run.
+    """
+
+    #: Seconds a SIGTERM gets before the process group is killed.
+    stop_timeout = 20.0
+
+    def __init__(self, command: str, *args: str, env: dict[str, str] | None = None) -> None:
+        self.log_path = ROOT / ".local" / f"{command}-{os.getpid()}-{time.monotonic_ns()}.log"
+        self.log = open(self.log_path, "w+b")
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "4", *args],
+            [sys.executable, "manage.py", command, *args],
             cwd=ROOT,
             env=subprocess_env(**(env or {})),
             stdout=self.log,
@@ -121,24 +136,35 @@ class WorkerProcess:
         )
 
     def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
+        if not self.log.closed:
+            self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, signum: int) -> None:
+        """Send `signum` to the whole process group (a master and its children), if it still runs."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signum)
 
     def kill(self) -> None:
-        """SIGKILL the whole process group: the master and its worker processes."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        """SIGKILL the whole process group."""
+        self.signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        if not self.log.closed:
+            self.log.close()
+
+
+class WorkerProcess(ManagePyProcess):
+    """`manage.py rundramatiq` (one process, 4 threads) in a subprocess."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        super().__init__("rundramatiq", "--processes", "1", "--threads", "4", *args, env=env)
 
 
 @pytest.fixture

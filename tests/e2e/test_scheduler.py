@@ -12,17 +12,14 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from gifting_jobs.scheduling import current_holder
-from tests.conftest import ROOT, subprocess_env, wait_until
+from tests.conftest import ManagePyProcess, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -34,45 +31,21 @@ TAKEOVER_SLACK_SECONDS = 10.0
 RUN_LINE = re.compile(r"duty (\w+) running for period (\S+)")
 
 
-class SchedulerProcess:
-    """`manage.py runscheduler` in a subprocess on this run's test database and Redis namespace."""
+class SchedulerProcess(ManagePyProcess):
+    """`manage.py runscheduler` in a subprocess, logging at INFO (its duty runs are read from the log)."""
+
+    stop_timeout = 30.0
 
     def __init__(self, *args: str) -> None:
-        self.log_path = ROOT / ".local" / f"scheduler-{os.getpid()}-{time.monotonic_ns()}.log"
-        self.log = open(self.log_path, "w+b")
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runscheduler", *args],
-            cwd=ROOT,
-            env=subprocess_env(LOG_LEVEL="INFO"),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        super().__init__("runscheduler", *args, env={"LOG_LEVEL": "INFO"})
 
     @property
     def name(self) -> str:
         """The application name of its leader-lock session (see `holder_name`)."""
         return f"runscheduler@{os.uname().nodename}:{self.proc.pid}"
 
-    def output(self) -> str:
-        return Path(self.log_path).read_text(errors="replace")
-
     def runs(self) -> list[tuple[str, str]]:
         return RUN_LINE.findall(self.output())
-
-    def signal(self, signum: int) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signum)
-
-    def stop(self) -> None:
-        self.signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        if not self.log.closed:
-            self.log.close()
 
 
 @pytest.fixture

@@ -4,12 +4,7 @@ embeds and enriches the product (offline providers)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -20,18 +15,12 @@ from django.conf import settings
 
 from gifting_jobs.models import Product, ProductStatus
 from gifting_jobs.webhooks import sign
-from tests.conftest import ROOT, subprocess_env, wait_until
+from tests.conftest import ManagePyProcess, free_port, wait_until
 
 #: Generous: the worker loads the local embedding model on its first job, on a shared 2-core machine.
 PROCESSING_TIMEOUT = 120.0
 SERVER_START_TIMEOUT = 60.0
 HTTP_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def accepts_connections(port: int) -> bool:
@@ -42,39 +31,16 @@ def accepts_connections(port: int) -> bool:
         return False
 
 
-class Server:
-    """`manage.py runserver --noreload` on a free port, on this run's test database and Redis namespace."""
+class Server(ManagePyProcess):
+    """`manage.py runserver --noreload` on a free port."""
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.log = open(ROOT / ".local" / f"runserver-{os.getpid()}-{time.monotonic_ns()}.log", "w+b")
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{self.port}"],
-            cwd=ROOT,
-            env=subprocess_env(),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        super().__init__("runserver", "--noreload", "--skip-checks", f"127.0.0.1:{self.port}")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/webhooks/payload/products/"
-
-    def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self.log.close()
 
 
 @pytest.fixture

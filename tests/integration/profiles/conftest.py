@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ from django.db import connection
 
 from gifting_jobs.broker import RedisBroker
 from gifting_jobs.models import TasteProfile
+from tests.conftest import free_port
 
 
 @pytest.fixture
@@ -30,17 +30,10 @@ def blank_profile(gifter: Any) -> TasteProfile:
     return TasteProfile.objects.create(user=gifter)
 
 
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def down_broker(clean_broker: RedisBroker) -> Iterator[RedisBroker]:
     """Make the global broker one whose Redis does not answer; the real one is restored after."""
-    broker = RedisBroker(url=f"redis://127.0.0.1:{closed_port()}/0", namespace=clean_broker.namespace, middleware=[])
+    broker = RedisBroker(url=f"redis://127.0.0.1:{free_port()}/0", namespace=clean_broker.namespace, middleware=[])
     dramatiq.set_broker(broker)
     try:
         yield broker

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from django.db import connection
 from django.utils.module_loading import import_string
 
 from gifting_jobs.broker import RedisBroker
-from tests.conftest import wait_until
+from tests.conftest import free_port, wait_until
 
 
 @pytest.fixture
@@ -35,17 +34,11 @@ def start_worker(clean_broker: RedisBroker, transactional_db: None) -> Iterator[
     connection.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class StoppableRedis:
     """A private redis-server on its own port, to stop and start again mid-test."""
 
     def __init__(self, tmp: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.tmp = tmp
         self.proc: subprocess.Popen[bytes] | None = None
         binary = shutil.which("redis-server") or shutil.which("valkey-server")
