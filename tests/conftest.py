@@ -168,6 +168,33 @@ class WorkerProcess(ManagePyProcess):
 
 
 @pytest.fixture
+def start_worker(clean_broker: RedisBroker, transactional_db: None) -> Iterator[Callable[..., dramatiq.Worker]]:
+    """Start in-process workers when the test says so (after it queued its jobs)."""
+    workers: list[dramatiq.Worker] = []
+
+    def start(*, broker: RedisBroker | None = None, threads: int = 4, queues: set[str] | None = None) -> dramatiq.Worker:
+        worker = dramatiq.Worker(broker or clean_broker, worker_threads=threads, worker_timeout=50, queues=queues)
+        worker.start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop(timeout=10_000)
+    connection.close()
+
+
+@pytest.fixture
+def gifter(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("gifter", password="pw")
+
+
+@pytest.fixture
+def other_user(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("someone-else", password="pw")
+
+
+@pytest.fixture
 def worker_processes(clean_broker: RedisBroker, transactional_db: None) -> Iterator[Callable[..., WorkerProcess]]:
     """Start `rundramatiq` subprocesses; all are stopped at the end of the test."""
     started: list[WorkerProcess] = []

@@ -52,8 +52,3 @@ def product_rows(tags: tuple[str, ...] = TAGS, *, prefix: str = "cat", seed: int
 def catalog(db: None) -> list[Product]:
     """64 enriched, embedded, published products in eight tag themes (saved without signals)."""
     return Product.objects.bulk_create(product_rows())
-
-
-@pytest.fixture
-def gifter(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("gifter", password="pw")

@@ -10,28 +10,10 @@ from pathlib import Path
 import dramatiq
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.utils.module_loading import import_string
 
 from gifting_jobs.broker import RedisBroker
 from tests.conftest import free_port, wait_until
-
-
-@pytest.fixture
-def start_worker(clean_broker: RedisBroker, transactional_db: None) -> Iterator[Callable[..., dramatiq.Worker]]:
-    """Start in-process workers when the test says so (after it queued its jobs)."""
-    workers: list[dramatiq.Worker] = []
-
-    def start(*, broker: RedisBroker | None = None, threads: int = 4, queues: set[str] | None = None) -> dramatiq.Worker:
-        worker = dramatiq.Worker(broker or clean_broker, worker_threads=threads, worker_timeout=50, queues=queues)
-        worker.start()
-        workers.append(worker)
-        return worker
-
-    yield start
-    for worker in workers:
-        worker.stop(timeout=10_000)
-    connection.close()
 
 
 class StoppableRedis:
