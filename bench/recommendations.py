@@ -27,9 +27,12 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.databases import bench_database_url  # noqa: E402
+
 #: The bench's own database.
 BENCH_DATABASE = "gifting_bench_recommendations"
 #: The synthetic catalog is clustered on two levels, as real embeddings are: TOPICS broad
@@ -56,23 +59,6 @@ COPY_REPORT_EVERY = 20_000
 SEED = 2026
 #: Stored as the products' enrichment_version: a catalog made by another generator is reloaded.
 CATALOG_VERSION = f"bench-topics-{TOPICS}-{CLUSTERS}-{SEED}"
-
-
-def bench_database_url() -> str:
-    """The URL of the bench database on the configured Postgres (or the embedded one), created if missing."""
-    sys.path.insert(0, str(ROOT))
-    base = os.environ.get("DATABASE_URL")
-    if not base:
-        from core.local_services import embedded_database_url
-
-        base = embedded_database_url()
-    parts = urlparse(base)
-    import psycopg
-
-    with psycopg.connect(urlunparse(parts._replace(path="/postgres")), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DATABASE]).fetchone():
-            conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
-    return urlunparse(parts._replace(path=f"/{BENCH_DATABASE}"))
 
 
 def setup_django(database_url: str) -> None:
@@ -281,7 +267,7 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="reload the catalog even if it is there")
     args = parser.parse_args()
 
-    setup_django(bench_database_url())
+    setup_django(bench_database_url(BENCH_DATABASE))
     import numpy as np
 
     from gifting_jobs.providers.embeddings import get_embedding_provider

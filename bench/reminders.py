@@ -20,9 +20,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.databases import bench_database_url  # noqa: E402
+
 #: The bench's own database and Redis namespace.
 BENCH_DATABASE = "gifting_bench_reminders"
 NAMESPACE = f"gj-bench-reminders-{os.getpid()}"
@@ -35,25 +38,6 @@ OFFSETS_PER_OCCASION = 250
 REMINDER_QUEUES = ("reminders.urgent",)
 #: Longest the drain may take before the bench gives up.
 DRAIN_TIMEOUT_SECONDS = 1800
-
-
-def bench_database_url() -> str:
-    """The URL of the bench database on the configured Postgres (or the embedded one)."""
-    sys.path.insert(0, str(ROOT))
-    base = os.environ.get("DATABASE_URL")
-    if not base:
-        from core.local_services import embedded_database_url
-
-        base = embedded_database_url()
-    parts = urlparse(base)
-    import psycopg
-
-    admin = urlunparse(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DATABASE]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
-    return urlunparse(parts._replace(path=f"/{BENCH_DATABASE}"))
 
 
 def configure_environment(database_url: str) -> dict[str, str]:
@@ -154,7 +138,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000)
     args = parser.parse_args()
 
-    env = configure_environment(bench_database_url())
+    env = configure_environment(bench_database_url(BENCH_DATABASE))
     import django
 
     django.setup()
