@@ -113,6 +113,11 @@ def _redis_message_id(data: bytes) -> str:
     return Message.decode(data).options["redis_message_id"]
 
 
+def _text(value: bytes | str) -> str:
+    """A script's string reply, whether the client decodes responses or not."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 class SendMode(StrEnum):
     SEND = "send"
     HOLD = "hold"
@@ -235,7 +240,7 @@ class RedisBroker(DramatiqRedisBroker):
             self.emit_before("enqueue", message, delay_ms)
         owner = self._run(self._send_unique, keys, args)
         if owner is not None:
-            return owner.decode() if isinstance(owner, bytes) else str(owner)
+            return _text(owner)
         if mode is not SendMode.HOLD:
             self.emit_after("enqueue", message, delay_ms)
         return None
@@ -257,13 +262,10 @@ class RedisBroker(DramatiqRedisBroker):
             self.emit_before("enqueue", message, delay_ms)
             pipe.evalsha(sha, len(keys), *keys, *args)
             calls.append((message, delay_ms))
-        owners: list[str | None] = []
-        for (message, delay_ms), owner in zip(calls, pipe.execute(), strict=True):
+        owners: list[str | None] = [None if owner is None else _text(owner) for owner in pipe.execute()]
+        for (message, delay_ms), owner in zip(calls, owners, strict=True):
             if owner is None:
                 self.emit_after("enqueue", message, delay_ms)
-                owners.append(None)
-            else:
-                owners.append(owner.decode() if isinstance(owner, bytes) else str(owner))
         return owners
 
     def _unique_call(

@@ -291,6 +291,11 @@ def send(message: Message, ttl_ms: int, delay: timedelta) -> tuple[JobOutcome, s
         owner = get_broker().send_unique(message, lock_ttl_ms=ttl_ms, delay_ms=_delay_ms(delay))
     except redis.RedisError as exc:
         return _hold_unsent(message, ttl_ms, delay, exc)
+    return _sent_unless_owned(message, owner)
+
+
+def _sent_unless_owned(message: Message, owner: str | None) -> tuple[JobOutcome, str]:
+    """SENT, or DEDUPLICATED with the message id of the equal job that owns the id (sent or held)."""
     if owner is not None:
         return JobOutcome.DEDUPLICATED, owner.removeprefix("held:")
     return JobOutcome.SENT, message.message_id
@@ -305,15 +310,10 @@ def _send_many(jobs: Sequence[_Prepared]) -> list[tuple[JobOutcome, str]]:
     if not jobs:
         return []
     try:
-        owners = get_broker().send_unique_many(
-            [(job.message, job.ttl_ms, _delay_ms(job.delay)) for job in jobs]
-        )
+        owners = get_broker().send_unique_many([(job.message, job.ttl_ms, _delay_ms(job.delay)) for job in jobs])
     except redis.RedisError as exc:
         return [_hold_unsent(job.message, job.ttl_ms, job.delay, exc) for job in jobs]
-    return [
-        (JobOutcome.DEDUPLICATED, owner.removeprefix("held:")) if owner is not None else (JobOutcome.SENT, job.message.message_id)
-        for job, owner in zip(jobs, owners, strict=True)
-    ]
+    return [_sent_unless_owned(job.message, owner) for job, owner in zip(jobs, owners, strict=True)]
 
 
 def _hold_unsent(message: Message, ttl_ms: int, delay: timedelta, exc: Exception) -> tuple[JobOutcome, str]:
@@ -366,7 +366,7 @@ def _schedule(message: Message, ttl_ms: int, eta: datetime) -> tuple[JobOutcome,
     except redis.RedisError:
         owner = None  # Postgres alone deduplicates until the broker is back.
     if owner is not None:
-        return JobOutcome.DEDUPLICATED, owner.removeprefix("held:")
+        return _sent_unless_owned(message, owner)
     existing = _insert_held(_held_row(message, ttl_ms, HeldJobReason.DELAYED, eta))
     if existing is not None:
         # An equal job already waits in Postgres (held while the broker was
