@@ -60,21 +60,21 @@ _CLAIM_SQL = """
 UPDATE {table} SET status = 'SENDING', sending_started_at = %(now)s, updated_at = %(now)s,
     attempts = CASE WHEN status = 'FAILED' THEN 1 ELSE attempts + 1 END
 WHERE id = %(id)s AND status = ANY(%(claimable)s)
-"""
+""".format(table=NotificationSchedule._meta.db_table)
 _SENT_SQL = """
 UPDATE {table} SET status = 'SENT', sent_at = %(now)s, provider_message_id = %(provider_id)s,
     last_error = '', updated_at = %(now)s
 WHERE id = %(id)s AND status = 'SENDING' AND sending_started_at = %(started)s
-"""
+""".format(table=NotificationSchedule._meta.db_table)
 #: States a dispatch may claim: QUEUED, and FAILED too for a dead letter retried by hand (a resend on purpose).
 _CLAIMABLE = [NotificationStatus.QUEUED.value]
 _CLAIMABLE_ON_RETRY = [NotificationStatus.QUEUED.value, NotificationStatus.FAILED.value]
 
 
 def _execute(sql: str, params: dict[str, Any]) -> int:
-    """Run one of the statements above on the schedules table; returns the rows changed."""
+    """Run one of the statements above; returns the rows changed."""
     with connection.cursor() as cursor:
-        cursor.execute(sql.format(table=NotificationSchedule._meta.db_table), params)
+        cursor.execute(sql, params)
         return cursor.rowcount
 
 
