@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from gifting_jobs.broker.keys import base_queue
 from gifting_jobs.models import FailedJob, FailedJobReason, FailedJobStatus
+from gifting_jobs.limits import ERROR_CLASS_MAX_LENGTH
 from gifting_jobs.payloads import TriggeredBy
 
 if TYPE_CHECKING:
@@ -40,12 +42,12 @@ def record_failure(
     fields: dict[str, Any] = {
         "message_id": message.message_id,
         "job_type": message.actor_name,
-        "queue": message.queue_name.removesuffix(".DQ"),
+        "queue": base_queue(message.queue_name),
         "entity_id": str(options.get("entity_id", "")),
         "payload": payload,
         "options": {k: options[k] for k in ("priority", "attempts", "triggered_by") if k in options},
         "reason": reason,
-        "error_class": error_class[:255],
+        "error_class": error_class[:ERROR_CLASS_MAX_LENGTH],
         "error_message": error_message,
         "traceback": traceback,
         "attempts": int(options.get("retries", 0)) or 1,
@@ -77,7 +79,8 @@ def retry_failed_job(failed_job: FailedJob) -> RetryResult:
     Uses the job's original id, so a retry is itself idempotent: if an equal
     job is already pending, nothing new is sent (`job.deduplicated`).
     """
-    from gifting_jobs.dispatch import enqueue, get_broker
+    from gifting_jobs.broker import get_broker
+    from gifting_jobs.dispatch import enqueue
 
     if failed_job.status != FailedJobStatus.OPEN:
         raise ValueError(f"failed job {failed_job.pk} is {failed_job.status}, only open ones can be retried")

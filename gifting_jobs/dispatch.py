@@ -18,20 +18,20 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import dramatiq
 import redis
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from dramatiq.message import Message
 from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, field_validator
 
-from gifting_jobs.broker import RedisBroker, SendMode
+from gifting_jobs.broker import RedisBroker, SendMode, get_broker
+from gifting_jobs.broker.bands import physical_queue
+from gifting_jobs.broker.keys import owner_message_id
 from gifting_jobs.catalog import JobSpec, get_spec
 from gifting_jobs.conf import get_settings
-from gifting_jobs.exceptions import ConfigurationError, ValidationError
+from gifting_jobs.exceptions import ValidationError
 from gifting_jobs.models import HeldJob, HeldJobReason
 from gifting_jobs.payloads import JobPayload
-from gifting_jobs.queues import physical_queue
 
 logger = logging.getLogger(__name__)
 
@@ -110,16 +110,6 @@ _NO_OPTIONS = EnqueueOptions()
 _NO_DELAY = timedelta(0)
 
 
-def get_broker() -> RedisBroker:
-    broker = dramatiq.get_broker()
-    if not isinstance(broker, RedisBroker):
-        raise ConfigurationError(
-            f"gifting_jobs needs DRAMATIQ_BROKER['BROKER'] = 'gifting_jobs.broker.RedisBroker', "
-            f"got {type(broker).__module__}.{type(broker).__name__}"
-        )
-    return broker
-
-
 def _validate(spec: JobSpec, fields: dict[str, Any], opts: dict[str, Any]) -> tuple[JobPayload, EnqueueOptions]:
     try:
         payload = spec.payload_model.model_validate(fields)
@@ -171,9 +161,9 @@ def build_message(
     )
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Prepared:
-    """A validated job and its message, ready to be routed (internal, never mutated)."""
+    """A validated job and its message, ready to be routed (internal)."""
 
     spec: JobSpec
     payload: JobPayload
@@ -294,10 +284,19 @@ def send(message: Message, ttl_ms: int, delay: timedelta) -> tuple[JobOutcome, s
     return _sent_unless_owned(message, owner)
 
 
+def send_held(broker: RedisBroker, message: Message, ttl_ms: int) -> str | None:
+    """Hand a job held in Postgres to the broker (the relay's send).
+
+    Returns None when sent, else the owner of its id: the job was already sent
+    by its own process, or an equal job is pending. Raises `redis.RedisError`.
+    """
+    return broker.send_unique(message, lock_ttl_ms=ttl_ms, mode=SendMode.RELAY)
+
+
 def _sent_unless_owned(message: Message, owner: str | None) -> tuple[JobOutcome, str]:
     """SENT, or DEDUPLICATED with the message id of the equal job that owns the id (sent or held)."""
     if owner is not None:
-        return JobOutcome.DEDUPLICATED, owner.removeprefix("held:")
+        return JobOutcome.DEDUPLICATED, owner_message_id(owner)
     return JobOutcome.SENT, message.message_id
 
 

@@ -16,11 +16,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 from dramatiq.message import Message
 
-from gifting_jobs.broker import RedisBroker, SendMode
+from gifting_jobs.broker import RedisBroker
 from gifting_jobs.catalog import get_spec
 from gifting_jobs.dead_letters import record_failure
+from gifting_jobs.dispatch import send_held
 from gifting_jobs.exceptions import ConfigurationError
 from gifting_jobs.models import FailedJobReason, HeldJob
+from gifting_jobs.limits import ERROR_EXCERPT_CHARS
 
 logger = logging.getLogger(__name__)
 
@@ -79,10 +81,10 @@ def relay_due_jobs(broker: RedisBroker, *, batch_size: int) -> RelayResult:
                 done.append(row.pk)
                 continue
             try:
-                owner = broker.send_unique(message, lock_ttl_ms=row.lock_ttl_ms, mode=SendMode.RELAY)
+                owner = send_held(broker, message, row.lock_ttl_ms)
             except redis.RedisError as exc:
                 broker_down = True
-                HeldJob.objects.filter(pk__in=[r.pk for r in rows if r.pk not in done]).update(last_error=str(exc)[:500])
+                HeldJob.objects.filter(pk__in=[r.pk for r in rows if r.pk not in done]).update(last_error=str(exc)[:ERROR_EXCERPT_CHARS])
                 break
             if owner is None:
                 sent += 1

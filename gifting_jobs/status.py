@@ -1,25 +1,13 @@
 """A snapshot of the job system: queue depths per band, held jobs, dead letters, durations.
 
-Read by `manage.py jobs_status` and the Prometheus endpoint. Redis layout
-(dramatiq/brokers/redis/dispatch.lua), for a physical queue `q` in namespace `ns`:
-
-| key                         | type | holds                                              |
-|-----------------------------|------|----------------------------------------------------|
-| `ns:q`                      | list | ready message ids                                  |
-| `ns:q.DQ`                   | list | delayed messages not yet fetched by a worker       |
-| `ns:__acks__.<worker>.q`    | set  | fetched, not yet acked: in flight                  |
-| `ns:__acks__.<worker>.q.DQ` | set  | delayed messages a worker holds in memory till eta |
-| `ns:q.XQ`                   | zset | Dramatiq's own dead letters of the queue           |
-
-Ack sets are found with SCAN (never KEYS, which blocks Redis). A worker that
-died keeps its ack sets until maintenance requeues them: they count as in
-flight until then.
+Read by `manage.py jobs_status` and the Prometheus endpoint. What Redis holds
+is read through `gifting_jobs.broker.inspection`; the key layout is described
+in `gifting_jobs.broker.keys`.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -28,18 +16,14 @@ from typing import Any
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from gifting_jobs.broker import RedisBroker
+from gifting_jobs.broker import RedisBroker, get_broker
+from gifting_jobs.broker.bands import BAND_SUFFIX, Band
+from gifting_jobs.broker.inspection import ack_counts, declared_logical_queues, queue_depths
 from gifting_jobs.catalog import all_specs
-from gifting_jobs.dispatch import get_broker
 from gifting_jobs.models import FailedJob, FailedJobStatus, HeldJob, HeldJobReason
-from gifting_jobs.queues import BAND_SUFFIX, Band, logical_queue
 
-#: Keys asked of SCAN per round trip.
-SCAN_COUNT = 1000
 #: The quantiles reported for durations.
 QUANTILES = (0.5, 0.95)
-DELAY_SUFFIX = ".DQ"
-DEAD_SUFFIX = ".XQ"
 
 
 @dataclass(frozen=True)
@@ -134,61 +118,25 @@ def quantile(sorted_values: list[float], q: float) -> float | None:
 
 def reported_queues(broker: RedisBroker) -> list[str]:
     """Logical queues: those of the catalog's job types plus any declared on the broker."""
-    names = {spec.queue for spec in all_specs()}
-    names.update(
-        logical_queue(name) for name in broker.get_declared_queues() if not name.endswith((DELAY_SUFFIX, DEAD_SUFFIX))
-    )
-    return sorted(names)
-
-
-def _glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
-
-
-def _ack_counts(broker: RedisBroker) -> tuple[dict[str, int], dict[str, int]]:
-    """Members of every worker's ack sets, summed per physical queue: (in flight, delayed in memory)."""
-    prefix = f"{broker.namespace}:__acks__."
-    keys = [
-        key.decode() if isinstance(key, bytes) else key
-        for key in broker.client.scan_iter(match=_glob_escape(prefix) + "*", count=SCAN_COUNT)
-    ]
-    pipe = broker.client.pipeline(transaction=False)
-    for key in keys:
-        pipe.scard(key)
-    in_flight: dict[str, int] = defaultdict(int)
-    delayed: dict[str, int] = defaultdict(int)
-    for key, size in zip(keys, pipe.execute() if keys else [], strict=True):
-        # `<worker id>.<queue>`: worker ids are UUIDs, so the first dot ends them.
-        _, _, queue = key.removeprefix(prefix).partition(".")
-        if queue.endswith(DELAY_SUFFIX):
-            delayed[queue.removesuffix(DELAY_SUFFIX)] += int(size)
-        else:
-            in_flight[queue] += int(size)
-    return in_flight, delayed
+    return sorted({spec.queue for spec in all_specs()} | declared_logical_queues(broker))
 
 
 def _queue_statuses(broker: RedisBroker, queues: list[str]) -> tuple[QueueStatus, ...]:
     physical = [(queue, band, queue + BAND_SUFFIX[band]) for queue in queues for band in Band]
-    ns = broker.namespace
-    pipe = broker.client.pipeline(transaction=False)
-    for _, _, name in physical:
-        pipe.llen(f"{ns}:{name}")
-        pipe.llen(f"{ns}:{name}{DELAY_SUFFIX}")
-        pipe.zcard(f"{ns}:{name}{DEAD_SUFFIX}")
-    counts = pipe.execute()
-    in_flight, delayed_in_workers = _ack_counts(broker)
+    depths = queue_depths(broker, [name for _, _, name in physical])
+    acks = ack_counts(broker)
     bands: dict[str, list[BandStatus]] = defaultdict(list)
-    for index, (queue, band, name) in enumerate(physical):
-        ready, delayed, dead = counts[3 * index : 3 * index + 3]
+    for queue, band, name in physical:
+        depth = depths[name]
         bands[queue].append(
             BandStatus(
                 band=band.value,
                 queue_name=name,
-                ready=int(ready),
-                delayed_in_redis=int(delayed),
-                delayed_in_workers=delayed_in_workers.get(name, 0),
-                in_flight=in_flight.get(name, 0),
-                dead=int(dead),
+                ready=depth.ready,
+                delayed_in_redis=depth.delayed,
+                delayed_in_workers=acks.delayed_in_workers.get(name, 0),
+                in_flight=acks.in_flight.get(name, 0),
+                dead=depth.dead,
             )
         )
     return tuple(QueueStatus(name=queue, bands=tuple(bands[queue])) for queue in queues)

@@ -36,11 +36,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from gifting_jobs.broker import RedisBroker
+from gifting_jobs.broker import get_broker
 from gifting_jobs.catalog import JobType
 from gifting_jobs.conf import get_settings
 from gifting_jobs.demo import data, report
-from gifting_jobs.dispatch import Job, JobOutcome, get_broker
+from gifting_jobs.dispatch import Job, JobOutcome
 from gifting_jobs.exceptions import GiftingJobsError, RecommendationError
 from gifting_jobs.jobs import enqueue_product_embedding, enqueue_product_enrichment
 from gifting_jobs.models import (
@@ -68,6 +68,7 @@ from gifting_jobs.services import (
 )
 from gifting_jobs.services.collections import latest_collections
 from gifting_jobs.services.profiles import parse_answers
+from gifting_jobs.status import collect_status
 from gifting_jobs.taxonomy import TAG_LABELS
 from gifting_jobs.webhooks import SIGNATURE_HEADER, sign
 from gifting_jobs.work.products import embedding_is_current, products_with_vector_deferred
@@ -217,8 +218,7 @@ def describe_failure(failed: FailedJob) -> str:
 
 def job_pending(job: Job) -> bool:
     """Whether the job is still queued, delayed or running: its idempotency lock is held until it is over."""
-    broker = get_broker()
-    return bool(broker.client.exists(broker.lock_key(job.id)))
+    return get_broker().job_pending(job.id)
 
 
 def webhook_host() -> str:
@@ -230,14 +230,6 @@ def webhook_host() -> str:
         # Django's own default while DEBUG is on and ALLOWED_HOSTS is empty.
         return "localhost"
     return hosts[0].lstrip(".")
-
-
-def broker_address(broker: RedisBroker) -> str:
-    """Where the broker's Redis is (host:port/db or socket path), without credentials, fit to print."""
-    kwargs = broker.client.connection_pool.connection_kwargs
-    if "path" in kwargs:
-        return f"unix:{kwargs['path']} db {kwargs.get('db', 0)}"
-    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
 
 
 class DemoRunner:
@@ -297,7 +289,7 @@ class DemoRunner:
             title,
             "=" * len(title),
             f"  database    {db['NAME']} on {db['HOST'] or 'localhost'}",
-            f"  broker      Redis at {broker_address(broker)}, namespace {broker.namespace!r}",
+            f"  broker      Redis at {broker.address()}, namespace {broker.namespace!r}",
             f"  embeddings  {conf.EMBEDDING_PROVIDER} ({get_embedding_provider().model_name})",
             f"  enrichment  {conf.ENRICHMENT_PROVIDER}, prompt version {conf.PROMPT_VERSION}",
             f"  catalog     {product_count} demo products; each wait gives up after {self.options.timeout:g} s",
@@ -430,11 +422,6 @@ class DemoRunner:
 
     def _job_timings(self) -> list[str]:
         """Per job type p50/p95 from `gifting_jobs.status`, or a line saying why there are none."""
-        # Imported here: the status module is optional to the demo, which runs (without timings) if it is absent.
-        try:
-            from gifting_jobs.status import collect_status
-        except ImportError:
-            return ["  per-job timings unavailable: gifting_jobs.status is not installed"]
         try:
             status = collect_status()
         except redis.RedisError as exc:

@@ -12,6 +12,7 @@ from dramatiq.middleware import Middleware
 
 from gifting_jobs.catalog import get_spec
 from gifting_jobs.conf import get_settings
+from gifting_jobs.limits import ERROR_EXCERPT_CHARS
 from gifting_jobs.retry_policy import ErrorKind, retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class JobRetries(Middleware):
         message.options["retries"] = failures
         message.options["traceback"] = "".join(traceback.format_exception(exception, limit=TRACEBACK_LIMIT))
         message.options["error_class"] = f"{type(exception).__module__}.{type(exception).__qualname__}"
-        message.options["error_message"] = str(exception)[:2000]
+        message.options["error_message"] = str(exception)[:ERROR_EXCERPT_CHARS]
         attempts = int(message.options.get("attempts", spec.retry.attempts))
 
         # Imported here: middleware is loaded with the broker, before the app registry.

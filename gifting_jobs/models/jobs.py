@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from gifting_jobs.limits import ERROR_CLASS_MAX_LENGTH
+
 
 class FailedJobStatus(models.TextChoices):
     OPEN = "open", "Open"
@@ -29,7 +31,7 @@ class FailedJob(models.Model):
     payload = models.JSONField(default=dict)
     options = models.JSONField(default=dict, help_text="priority, attempts and queue it was sent with.")
     reason = models.CharField(max_length=16, choices=FailedJobReason.choices)
-    error_class = models.CharField(max_length=255, blank=True, default="")
+    error_class = models.CharField(max_length=ERROR_CLASS_MAX_LENGTH, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
     traceback = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)

@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from gifting_jobs.limits import PROVIDER_MESSAGE_ID_MAX_LENGTH
+
 
 class Channel(models.TextChoices):
     PUSH = "PUSH", "Push"
@@ -103,7 +105,7 @@ class NotificationSchedule(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a sweep handed it to the broker.")
     sending_started_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
-    provider_message_id = models.CharField(max_length=200, blank=True, default="")
+    provider_message_id = models.CharField(max_length=PROVIDER_MESSAGE_ID_MAX_LENGTH, blank=True, default="")
     last_error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -15,8 +15,6 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import TYPE_CHECKING
-
 import redis
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -25,9 +23,6 @@ from django.utils import timezone
 from django_apscheduler.util import close_old_connections
 
 from gifting_jobs.conf import GiftingJobsSettings, get_settings
-
-if TYPE_CHECKING:
-    from gifting_jobs.broker import RedisBroker
 
 logger = logging.getLogger(__name__)
 
@@ -181,8 +176,9 @@ def holder_name() -> str:
     return f"runscheduler@{socket.gethostname()}:{os.getpid()}"
 
 
-def period_mark_key(broker: RedisBroker, duty: Duty, period: Period) -> str:
-    return broker.key("duty", duty.name, period.key)
+def period_mark(duty: Duty, period: Period) -> tuple[str, ...]:
+    """The name of a period's mark (see `RedisBroker.take_mark`)."""
+    return ("duty", duty.name, period.key)
 
 
 def take_period_mark(duty: Duty, period: Period) -> str | None:
@@ -191,31 +187,22 @@ def take_period_mark(duty: Duty, period: Period) -> str | None:
     Redis being down must not stop the duties (their jobs are held in Postgres
     then): the run goes ahead, relying on the job ids and row claims alone.
     """
-    from gifting_jobs.dispatch import get_broker
+    from gifting_jobs.broker import get_broker
 
-    broker = get_broker()
-    key = period_mark_key(broker, duty, period)
     ttl_ms = int(period.length.total_seconds() * 1000) * MARK_TTL_PERIODS
     try:
-        if broker.client.set(key, holder_name(), nx=True, px=ttl_ms):
-            return None
-        owner = broker.client.get(key)
+        return get_broker().take_mark(period_mark(duty, period), holder_name(), ttl_ms=ttl_ms)
     except redis.RedisError as exc:
         logger.warning("duty %s: cannot reach Redis to mark period %s (%s); running anyway", duty.name, period.key, exc)
         return None
-    return owner.decode() if isinstance(owner, bytes) else str(owner)
 
 
 def release_period_mark(duty: Duty, period: Period) -> None:
-    """Give the period back if this process holds its mark."""
-    from gifting_jobs.dispatch import get_broker
+    """Give the period back if this process holds its mark (atomic compare-and-delete)."""
+    from gifting_jobs.broker import get_broker
 
-    broker = get_broker()
-    key = period_mark_key(broker, duty, period)
     try:
-        owner = broker.client.get(key)
-        if owner is not None and owner.decode() == holder_name():
-            broker.client.delete(key)
+        get_broker().release_mark(period_mark(duty, period), holder_name())
     except redis.RedisError:
         logger.warning("duty %s: cannot reach Redis to release period %s", duty.name, period.key)
 

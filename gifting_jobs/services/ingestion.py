@@ -43,20 +43,6 @@ PRICE_MAX_DIGITS, PRICE_DECIMAL_PLACES = 12, 2
 MAX_TAGS = 100
 MAX_TAG_LENGTH = 100
 
-#: The `Product` fields a CMS document sets; everything else belongs to the jobs.
-MIRRORED_FIELDS = (
-    "title",
-    "description",
-    "brand",
-    "price",
-    "currency",
-    "status",
-    "visible_to_gifter",
-    "is_featured",
-    "tags",
-    "cms_updated_at",
-)
-
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_LENGTH)]
 #: ISO 4217 letters in any case (stored upper case), or empty.
 CurrencyCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^([A-Za-z]{3})?$")]

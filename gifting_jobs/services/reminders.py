@@ -24,6 +24,7 @@ from gifting_jobs.catalog import JobType
 from gifting_jobs.conf import get_settings
 from gifting_jobs.dispatch import enqueue_many
 from gifting_jobs.exceptions import ValidationError
+from gifting_jobs.limits import ERROR_EXCERPT_CHARS
 from gifting_jobs.models import NotificationSchedule, NotificationStatus, Occasion
 from gifting_jobs.models.reminders import NotificationPreference
 from gifting_jobs.payloads import TriggeredBy
@@ -331,7 +332,7 @@ def _fail_undispatchable(row: ClaimedReminder, exc: ValidationError) -> None:
         extra={"entity_id": str(row.schedule_id), "job_type": "reminder_dispatch"},
     )
     NotificationSchedule.objects.filter(pk=row.schedule_id, status=NotificationStatus.QUEUED).update(
-        status=NotificationStatus.FAILED, last_error=str(exc)[:2000], updated_at=timezone.now()
+        status=NotificationStatus.FAILED, last_error=str(exc)[:ERROR_EXCERPT_CHARS], updated_at=timezone.now()
     )
 
 

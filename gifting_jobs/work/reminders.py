@@ -34,6 +34,7 @@ from django.utils import timezone
 from gifting_jobs.catalog import JobType, get_spec
 from gifting_jobs.conf import get_settings
 from gifting_jobs.exceptions import ConfigurationError, PermanentJobError, TransientJobError
+from gifting_jobs.limits import PROVIDER_MESSAGE_ID_MAX_LENGTH
 from gifting_jobs.models import Channel, NotificationSchedule, NotificationStatus
 from gifting_jobs.payloads import ReminderDispatchPayload, TriggeredBy
 from gifting_jobs.providers.push import PushMessage, get_push_backend
@@ -88,7 +89,7 @@ def dispatch_reminder(payload: ReminderDispatchPayload) -> None:
         _settle_lost_claim(payload, now=started, extra=extra)
         return
     try:
-        provider_message_id = _send(payload)[:200]
+        provider_message_id = _send(payload)[:PROVIDER_MESSAGE_ID_MAX_LENGTH]
     except Exception as exc:
         claim = NotificationSchedule.objects.filter(
             pk=payload.schedule_id, status=NotificationStatus.SENDING, sending_started_at=started

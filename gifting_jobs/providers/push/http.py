@@ -25,6 +25,7 @@ from typing import Any
 
 from gifting_jobs.conf import get_settings
 from gifting_jobs.exceptions import ConfigurationError, PermanentJobError, TransientJobError
+from gifting_jobs.limits import PROVIDER_MESSAGE_ID_MAX_LENGTH
 from gifting_jobs.providers.push.base import PushBackend, PushMessage, PushResult
 from gifting_jobs.retry_policy import TRANSIENT_HTTP_STATUSES
 
@@ -119,5 +120,5 @@ class HttpPushBackend(PushBackend):
             return ""
         for key in MESSAGE_ID_KEYS:
             if answer.get(key):
-                return str(answer[key])[:200]
+                return str(answer[key])[:PROVIDER_MESSAGE_ID_MAX_LENGTH]
         return ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from gifting_jobs.dispatch import enqueue
-from gifting_jobs.queues import Band, band_for, physical_queue
+from gifting_jobs.broker.bands import Band, band_for, physical_queue
 from tests.conftest import wait_until
 from tests.jobapp.models import Execution
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from gifting_jobs.broker.keys import base_queue
+
 #: Highest priority of each band (priorities are 1 = most urgent .. 10).
 URGENT_MAX, NORMAL_MAX = 3, 7
 
@@ -49,7 +51,7 @@ def band_queues(queue: str) -> list[str]:
 
 def logical_queue(physical: str) -> str:
     """The logical queue of a physical queue name (delay suffix removed)."""
-    name = physical.removesuffix(".DQ").removesuffix(".XQ")
+    name = base_queue(physical)
     for suffix in BAND_SUFFIX.values():
         if suffix and name.endswith(suffix):
             return name.removesuffix(suffix)

@@ -23,75 +23,13 @@ from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
-from gifting_jobs.queues import band_queues
+from gifting_jobs.broker import scripts
+from gifting_jobs.broker.bands import band_queues
+from gifting_jobs.broker.keys import KeyLayout, held_owner, is_auxiliary_queue
 
 #: redis-py retries a failed command; one quick retry keeps enqueue bounded when Redis is down.
 CLIENT_RETRIES = 1
 CLIENT_RETRY_CAP_SECONDS = 0.2
-
-# KEYS: lock, queue list, queue messages hash. ARGV: owner, ttl_ms, redis message id, data, mode.
-# mode "send": take a free lock and push. "hold": take a free lock as "held:<owner>",
-# push nothing (the job waits in Postgres). "relay": push if the lock is free or held
-# for this owner; if the owner already sent it, or another job owns it, push nothing.
-# Returns nil when pushed (or held), else the current owner of the lock.
-_SEND_UNIQUE = """
-local mode = ARGV[5]
-if mode == 'send' then
-  if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-    return redis.call('get', KEYS[1])
-  end
-else
-  local current = redis.call('get', KEYS[1])
-  if current and not (mode == 'relay' and current == 'held:' .. ARGV[1]) then
-    return current
-  end
-  if mode == 'hold' then
-    redis.call('set', KEYS[1], 'held:' .. ARGV[1], 'PX', ARGV[2])
-    return false
-  end
-  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
-end
-redis.call('hset', KEYS[3], ARGV[3], ARGV[4])
-redis.call('rpush', KEYS[2], ARGV[3])
-return false
-"""
-
-# A job is done (succeeded or dead-lettered): free its id, unless a later job
-# owns it by now. KEYS: lock. ARGV: owner.
-_FINISH = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  redis.call('del', KEYS[1])
-  return 1
-end
-return 0
-"""
-
-# Dramatiq's `ack` (heartbeat, unack, drop the message: the keys of its
-# dispatch.lua), plus dropping the message's delivery counters and, when the job
-# is over, freeing its id, in one call: an ack costs the round trip a bare ack costs.
-# KEYS: heartbeats, this worker's acks set of the queue, queue messages hash,
-# deliveries counter, starts counter, lock (or "" when the job goes on).
-# ARGV: timestamp, worker id, redis message id, owner.
-_ACK = """
-redis.call('zadd', KEYS[1], ARGV[1], ARGV[2])
-if redis.call('srem', KEYS[2], ARGV[3]) > 0 then
-  redis.call('hdel', KEYS[3], ARGV[3])
-end
-redis.call('del', KEYS[4], KEYS[5])
-if KEYS[6] ~= '' and redis.call('get', KEYS[6]) == ARGV[4] then
-  redis.call('del', KEYS[6])
-end
-"""
-
-# Count one more fetch of each message. KEYS: delivery counters. ARGV: ttl_ms.
-_COUNT = """
-local counts = {}
-for i, key in ipairs(KEYS) do
-  counts[i] = redis.call('incr', key)
-  redis.call('pexpire', key, ARGV[1])
-end
-return counts
-"""
 
 #: How long delivery counters of an unacknowledged message are kept.
 DELIVERIES_TTL_MS = 7 * 24 * 3600 * 1000
@@ -145,13 +83,15 @@ class RedisBroker(DramatiqRedisBroker):
                 retry=Retry(ExponentialBackoff(cap=CLIENT_RETRY_CAP_SECONDS), CLIENT_RETRIES),
             )
         super().__init__(**options)
+        self.keys = KeyLayout(self.namespace)
         # Per Redis message id: times fetched (filled by consumer threads, read by workers).
         self._fetch_counts: dict[str, int] = {}
         self._finishing: dict[str, tuple[str, str]] = {}
-        self._send_unique = self.client.register_script(_SEND_UNIQUE)
-        self._finish = self.client.register_script(_FINISH)
-        self._ack = self.client.register_script(_ACK)
-        self._count = self.client.register_script(_COUNT)
+        self._send_unique = self.client.register_script(scripts.SEND_UNIQUE)
+        self._compare_and_delete = self.client.register_script(scripts.COMPARE_AND_DELETE)
+        self._ack = self.client.register_script(scripts.ACK)
+        self._count = self.client.register_script(scripts.COUNT)
+        self._take_mark = self.client.register_script(scripts.TAKE_MARK)
         # Per signal, the middleware hooks that do something (see `_hooks`).
         self._hooked_stack: list[Middleware] = []
         self._hook_table: dict[str, list[tuple[Middleware, Callable[..., Any]]]] = {}
@@ -208,7 +148,7 @@ class RedisBroker(DramatiqRedisBroker):
 
     def declare_queue(self, queue_name: str) -> None:
         """Declare a logical queue's priority bands along with it."""
-        if queue_name.endswith((".DQ", ".XQ")):
+        if is_auxiliary_queue(queue_name):
             super().declare_queue(queue_name)
             return
         for name in band_queues(queue_name):
@@ -216,10 +156,10 @@ class RedisBroker(DramatiqRedisBroker):
 
     def key(self, *parts: str) -> str:
         """A key of gifting_jobs' own state, inside the broker's namespace."""
-        return ":".join((self.namespace, "gj", *parts))
+        return self.keys.own(*parts)
 
     def lock_key(self, job_id: str) -> str:
-        return self.key("lock", job_id)
+        return self.keys.lock(job_id)
 
     def send_unique(
         self,
@@ -277,8 +217,7 @@ class RedisBroker(DramatiqRedisBroker):
         if delay_ms is not None:
             queue_name = dq_name(queue_name)
             message = message.copy(queue_name=queue_name, options={"eta": current_millis() + delay_ms})
-        queue_key = f"{self.namespace}:{queue_name}"
-        keys = [self.lock_key(message.options["job_id"]), queue_key, queue_key + ".msgs"]
+        keys = [self.keys.lock(message.options["job_id"]), self.keys.queue(queue_name), self.keys.messages(queue_name)]
         args = [message.message_id, lock_ttl_ms, message.options["redis_message_id"], message.encode(), mode.value]
         return message, keys, args
 
@@ -295,7 +234,7 @@ class RedisBroker(DramatiqRedisBroker):
         if not messages or queue_name.endswith(".DQ"):
             return messages
         ids = [_redis_message_id(data) for data in messages if data is not None]
-        counts = self._run(self._count, [self.key("deliveries", rid) for rid in ids], [DELIVERIES_TTL_MS])
+        counts = self._run(self._count, [self.keys.deliveries(rid) for rid in ids], [DELIVERIES_TTL_MS])
         self._fetch_counts.update(zip(ids, (int(c) for c in counts)))
         return messages
 
@@ -305,14 +244,14 @@ class RedisBroker(DramatiqRedisBroker):
         pipe = self.client.pipeline(transaction=False)
         for rid in redis_message_ids:
             self._fetch_counts.pop(rid, None)
-            pipe.decr(self.key("deliveries", rid))
+            pipe.decr(self.keys.deliveries(rid))
         pipe.execute()
 
     def starts_after_crash(self, redis_message_id: str) -> int:
         """0 for a first delivery; else count this start of a redelivered message and return the count."""
         if self._fetch_counts.pop(redis_message_id, 1) <= 1:
             return 0
-        key = self.key("starts", redis_message_id)
+        key = self.keys.starts(redis_message_id)
         pipe = self.client.pipeline(transaction=False)
         pipe.incr(key)
         pipe.pexpire(key, DELIVERIES_TTL_MS)
@@ -328,12 +267,12 @@ class RedisBroker(DramatiqRedisBroker):
         self._run(
             self._ack,
             [
-                f"{self.namespace}:__heartbeats__",
-                f"{self.namespace}:__acks__.{self.broker_id}.{queue_name}",
-                f"{self.namespace}:{queue_name}.msgs",
-                self.key("deliveries", redis_message_id),
-                self.key("starts", redis_message_id),
-                self.lock_key(job_id) if job_id else "",
+                self.keys.heartbeats,
+                self.keys.acks(self.broker_id, queue_name),
+                self.keys.messages(queue_name),
+                self.keys.deliveries(redis_message_id),
+                self.keys.starts(redis_message_id),
+                self.keys.lock(job_id) if job_id else "",
             ],
             [current_millis(), self.broker_id, redis_message_id, owner],
         )
@@ -342,27 +281,51 @@ class RedisBroker(DramatiqRedisBroker):
         # Dead-lettering is rare: Dramatiq's nack, then our cleanup.
         self._fetch_counts.pop(redis_message_id, None)
         self._dispatch("nack")(queue_name, redis_message_id)
-        self.client.delete(self.key("deliveries", redis_message_id), self.key("starts", redis_message_id))
+        self.client.delete(self.keys.deliveries(redis_message_id), self.keys.starts(redis_message_id))
         finishing = self._finishing.pop(redis_message_id, None)
         if finishing is not None:
             self.finish(*finishing)
 
     def release_hold(self, job_id: str, message_id: str) -> bool:
         """Give back a job id taken with `SendMode.HOLD` for a message that will not be held."""
-        return bool(self._finish(keys=[self.lock_key(job_id)], args=[f"held:{message_id}"]))
+        return bool(self._run(self._compare_and_delete, [self.keys.lock(job_id)], [held_owner(message_id)]))
 
     def finish(self, job_id: str, message_id: str) -> bool:
         """Free a job id now, if this message still holds it."""
-        return bool(self._finish(keys=[self.lock_key(job_id)], args=[message_id]))
+        return bool(self._run(self._compare_and_delete, [self.keys.lock(job_id)], [message_id]))
 
     def record_durations(self, durations: dict[str, list[float]], *, window: int) -> None:
         """Append recent job durations (ms) per job type, keeping the last `window`."""
         pipe = self.client.pipeline(transaction=False)
         for job_type, values in durations.items():
-            key = self.key("durations", job_type)
+            key = self.keys.durations(job_type)
             pipe.lpush(key, *values)
             pipe.ltrim(key, 0, window - 1)
         pipe.execute()
 
     def recent_durations(self, job_type: str) -> list[float]:
-        return [float(v) for v in self.client.lrange(self.key("durations", job_type), 0, -1)]
+        return [float(v) for v in self.client.lrange(self.keys.durations(job_type), 0, -1)]
+
+    def job_pending(self, job_id: str) -> bool:
+        """Whether a job with this id is queued, delayed or running: its lock is held until it is over."""
+        return bool(self.client.exists(self.keys.lock(job_id)))
+
+    def take_mark(self, parts: tuple[str, ...], owner: str, *, ttl_ms: int) -> str | None:
+        """Take the mark named by `parts` for `owner`, atomically; None if taken now, else who holds it.
+
+        A mark is a lock with a TTL: what makes a periodic duty run once per period
+        across schedulers. Raises `redis.RedisError` when Redis cannot be reached.
+        """
+        current = self._run(self._take_mark, [self.keys.own(*parts)], [owner, ttl_ms])
+        return None if current is None else _text(current)
+
+    def release_mark(self, parts: tuple[str, ...], owner: str) -> bool:
+        """Give the mark back if `owner` still holds it (compare-and-delete, atomic)."""
+        return bool(self._run(self._compare_and_delete, [self.keys.own(*parts)], [owner]))
+
+    def address(self) -> str:
+        """Where the broker's Redis is (host:port/db or socket path), without credentials, fit to print."""
+        kwargs = self.client.connection_pool.connection_kwargs
+        if "path" in kwargs:
+            return f"unix:{kwargs['path']} db {kwargs.get('db', 0)}"
+        return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"

@@ -1,0 +1,111 @@
+"""The Redis key layout: Dramatiq's keys and gifting_jobs' own, in one place.
+
+Dramatiq's layout (dramatiq/brokers/redis/dispatch.lua), for a physical queue
+`q` in namespace `ns`:
+
+| key                         | type | holds                                              |
+|-----------------------------|------|----------------------------------------------------|
+| `ns:q`                      | list | ready message ids                                  |
+| `ns:q.msgs`                 | hash | message id -> encoded message                      |
+| `ns:q.DQ`                   | list | delayed messages not yet fetched by a worker       |
+| `ns:__acks__.<worker>.q`    | set  | fetched, not yet acked: in flight                  |
+| `ns:__acks__.<worker>.q.DQ` | set  | delayed messages a worker holds in memory till eta |
+| `ns:q.XQ`                   | zset | Dramatiq's own dead letters of the queue           |
+| `ns:__heartbeats__`         | zset | worker id -> last heartbeat (ms)                   |
+
+gifting_jobs' own state lives under `ns:gj:`: job-id locks, delivery and start
+counters of messages, recent durations per job type, and marks (scheduling).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: Suffix of a queue's delay queue (Dramatiq's `dq_name`).
+DELAY_SUFFIX = ".DQ"
+#: Suffix of a queue's dead-letter set (Dramatiq's `xq_name`).
+DEAD_SUFFIX = ".XQ"
+#: Suffix of the hash holding a queue's encoded messages.
+MESSAGES_SUFFIX = ".msgs"
+#: A job id lock whose owner is `held:<message id>` is taken by a job waiting in Postgres.
+HELD_PREFIX = "held:"
+
+
+def held_owner(message_id: str) -> str:
+    """The lock owner that marks a job as held in Postgres (see the send script)."""
+    return HELD_PREFIX + message_id
+
+
+def owner_message_id(owner: str) -> str:
+    """The message id behind a lock owner, held in Postgres or sent."""
+    return owner.removeprefix(HELD_PREFIX)
+
+
+def base_queue(physical: str) -> str:
+    """A physical queue's name without its delay or dead-letter suffix."""
+    return physical.removesuffix(DELAY_SUFFIX).removesuffix(DEAD_SUFFIX)
+
+
+def is_auxiliary_queue(name: str) -> bool:
+    """Whether a declared queue is a delay or dead-letter queue rather than a consumed one."""
+    return name.endswith((DELAY_SUFFIX, DEAD_SUFFIX))
+
+
+def glob_escape(text: str) -> str:
+    """`text` as a literal inside a Redis MATCH pattern."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLayout:
+    """Every key of one broker namespace."""
+
+    namespace: str
+
+    def queue(self, physical: str) -> str:
+        return f"{self.namespace}:{physical}"
+
+    def messages(self, physical: str) -> str:
+        return f"{self.namespace}:{physical}{MESSAGES_SUFFIX}"
+
+    def delay_queue(self, physical: str) -> str:
+        return f"{self.namespace}:{physical}{DELAY_SUFFIX}"
+
+    def dead_queue(self, physical: str) -> str:
+        return f"{self.namespace}:{physical}{DEAD_SUFFIX}"
+
+    @property
+    def heartbeats(self) -> str:
+        return f"{self.namespace}:__heartbeats__"
+
+    @property
+    def acks_prefix(self) -> str:
+        return f"{self.namespace}:__acks__."
+
+    def acks(self, worker_id: str, physical: str) -> str:
+        return f"{self.acks_prefix}{worker_id}.{physical}"
+
+    def own(self, *parts: str) -> str:
+        """A key of gifting_jobs' own state."""
+        return ":".join((self.namespace, "gj", *parts))
+
+    def lock(self, job_id: str) -> str:
+        return self.own("lock", job_id)
+
+    def deliveries(self, redis_message_id: str) -> str:
+        return self.own("deliveries", redis_message_id)
+
+    def starts(self, redis_message_id: str) -> str:
+        return self.own("starts", redis_message_id)
+
+    def durations(self, job_type: str) -> str:
+        return self.own("durations", job_type)
+
+    def mark(self, *parts: str) -> str:
+        return self.own("mark", *parts)
+
+    def ack_queue(self, ack_key: str) -> str:
+        """The physical queue of an ack set key (`<prefix><worker uuid>.<queue>`)."""
+        _, _, queue = ack_key.removeprefix(self.acks_prefix).partition(".")
+        return queue
