@@ -29,7 +29,7 @@ from gifting_jobs.broker.bands import physical_queue
 from gifting_jobs.broker.keys import owner_message_id
 from gifting_jobs.catalog import JobSpec, get_spec
 from gifting_jobs.conf import get_settings
-from gifting_jobs.exceptions import ValidationError
+from gifting_jobs.exceptions import ValidationError, field_error
 from gifting_jobs.models import HeldJob, HeldJobReason
 from gifting_jobs.payloads import JobPayload
 
@@ -255,13 +255,15 @@ def enqueue_many(job_type: str, jobs: Iterable[tuple[dict[str, Any], dict[str, A
 def _checked_pairs(jobs: Iterable[Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """The items of `enqueue_many` as a list, or a `ValidationError` naming those that are not pairs."""
     if isinstance(jobs, (str, bytes, dict)) or not isinstance(jobs, Iterable):
-        raise ValidationError(
-            f"enqueue_many takes a sequence of (fields, opts) pairs, got {type(jobs).__name__}",
-            [{"loc": ["jobs"], "msg": "expected a sequence of (fields, opts) pairs", "type": "type_error"}],
+        raise ValidationError.for_field(
+            "jobs",
+            "expected a sequence of (fields, opts) pairs",
+            "type_error",
+            message=f"enqueue_many takes a sequence of (fields, opts) pairs, got {type(jobs).__name__}",
         )
     items = list(jobs)
     errors = [
-        {"loc": ["jobs", index], "msg": "expected a (fields, opts) pair", "type": "type_error"}
+        field_error(["jobs", index], "expected a (fields, opts) pair", "type_error")
         for index, item in enumerate(items)
         if not (isinstance(item, (tuple, list)) and len(item) == 2)
     ]

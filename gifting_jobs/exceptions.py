@@ -7,9 +7,24 @@ family also inherits the built-in a caller already catches (`ValueError`,
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypedDict
 
 from django.core.exceptions import ImproperlyConfigured
+
+
+class FieldError(TypedDict):
+    """One field error, shaped as pydantic reports them, so an API returns them as they are."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+def field_error(loc: str | int | Sequence[str | int], msg: str, kind: str = "value_error") -> FieldError:
+    """A field error at `loc` (a field name, an index, or a path of them; empty for the root)."""
+    path = [loc] if isinstance(loc, (str, int)) else list(loc)
+    return {"loc": path, "msg": msg, "type": kind}
 
 
 class GiftingJobsError(Exception):
@@ -27,19 +42,33 @@ class ValidationError(GiftingJobsError, ValueError):
     reports them, so an API can return them as they are.
     """
 
-    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, message: str, errors: Sequence[FieldError] | None = None) -> None:
         super().__init__(message)
-        self.errors: list[dict[str, Any]] = errors or []
+        self.errors: list[FieldError] = list(errors or [])
+
+    @classmethod
+    def from_errors(cls, what: str, errors: Sequence[FieldError]) -> ValidationError:
+        """The error of `what` with these field errors, its message listing each one."""
+        details = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in errors)
+        return cls(f"invalid {what}: {details}", errors)
+
+    @classmethod
+    def for_field(
+        cls, loc: str | int | Sequence[str | int], msg: str, kind: str = "value_error", *, message: str
+    ) -> ValidationError:
+        """An error about one field, with a sentence (`message`) that names the fix."""
+        return cls(message, [field_error(loc, msg, kind)])
 
     @classmethod
     def from_pydantic(cls, exc: Any, what: str) -> ValidationError:
         """Wrap a `pydantic.ValidationError`, keeping its field errors."""
-        errors = [
-            {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
-            for err in exc.errors(include_url=False, include_context=False, include_input=False)
-        ]
-        details = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in errors)
-        return cls(f"invalid {what}: {details}", errors)
+        return cls.from_errors(
+            what,
+            [
+                field_error(err["loc"], err["msg"], err["type"])
+                for err in exc.errors(include_url=False, include_context=False, include_input=False)
+            ],
+        )
 
 
 class JobError(GiftingJobsError):

@@ -23,7 +23,7 @@ from django.utils import timezone
 from gifting_jobs.catalog import JobType
 from gifting_jobs.conf import get_settings
 from gifting_jobs.dispatch import enqueue_many
-from gifting_jobs.exceptions import ValidationError
+from gifting_jobs.exceptions import ValidationError, field_error
 from gifting_jobs.limits import ERROR_EXCERPT_CHARS
 from gifting_jobs.models import NotificationSchedule, NotificationStatus, Occasion
 from gifting_jobs.models.reminders import NotificationPreference
@@ -63,27 +63,26 @@ class ReminderScheduling:
 def validate_offsets(offsets_days: Any) -> tuple[int, ...]:
     """The offsets as a tuple of distinct ints in 1..MAX_OFFSET_DAYS, or a `ValidationError`."""
     if isinstance(offsets_days, (str, bytes)) or not isinstance(offsets_days, Iterable):
-        raise ValidationError(
-            f"offsets_days must be a sequence of days, e.g. (7, 3, 1); got {offsets_days!r}",
-            [{"loc": ["offsets_days"], "msg": "must be a sequence of ints", "type": "type_error"}],
+        raise ValidationError.for_field(
+            "offsets_days",
+            "must be a sequence of ints",
+            "type_error",
+            message=f"offsets_days must be a sequence of days, e.g. (7, 3, 1); got {offsets_days!r}",
         )
     offsets = tuple(offsets_days)
     errors = []
     if not offsets:
-        errors.append({"loc": ["offsets_days"], "msg": "must name at least one offset", "type": "value_error"})
+        errors.append(field_error("offsets_days", "must name at least one offset"))
     for index, offset in enumerate(offsets):
         if isinstance(offset, bool) or not isinstance(offset, int):
-            errors.append({"loc": ["offsets_days", index], "msg": f"{offset!r} is not an int", "type": "type_error"})
+            errors.append(field_error(["offsets_days", index], f"{offset!r} is not an int", "type_error"))
         elif not 1 <= offset <= MAX_OFFSET_DAYS:
-            errors.append(
-                {"loc": ["offsets_days", index], "msg": f"{offset} is not in 1..{MAX_OFFSET_DAYS}", "type": "value_error"}
-            )
+            errors.append(field_error(["offsets_days", index], f"{offset} is not in 1..{MAX_OFFSET_DAYS}"))
     duplicates = sorted({o for o in offsets if offsets.count(o) > 1 and isinstance(o, int)})
     if duplicates:
-        errors.append({"loc": ["offsets_days"], "msg": f"duplicate offsets {duplicates}", "type": "value_error"})
+        errors.append(field_error("offsets_days", f"duplicate offsets {duplicates}"))
     if errors:
-        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
-        raise ValidationError(f"invalid offsets_days: {details}", errors)
+        raise ValidationError.from_errors("offsets_days", errors)
     return offsets
 
 
@@ -145,18 +144,16 @@ def schedule_reminders_for_occasion(
     """
     offsets = validate_offsets(offsets_days)
     if occasion.pk is None:
-        raise ValidationError(
-            "the occasion must be saved before its reminders are scheduled",
-            [{"loc": ["occasion"], "msg": "not saved", "type": "value_error"}],
+        raise ValidationError.for_field(
+            "occasion", "not saved", message="the occasion must be saved before its reminders are scheduled"
         )
     now = timezone.now()
     with transaction.atomic():
         try:
             current = Occasion.objects.select_for_update(of=("self",)).select_related("recipient").get(pk=occasion.pk)
         except Occasion.DoesNotExist:
-            raise ValidationError(
-                f"occasion {occasion.pk} does not exist",
-                [{"loc": ["occasion"], "msg": "does not exist", "type": "value_error"}],
+            raise ValidationError.for_field(
+                "occasion", "does not exist", message=f"occasion {occasion.pk} does not exist"
             ) from None
         preferences = preferences_for(current.user_id)
         wanted = {
@@ -338,9 +335,10 @@ def _fail_undispatchable(row: ClaimedReminder, exc: ValidationError) -> None:
 
 def validate_batch_size(batch_size: Any) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH_SIZE:
-        raise ValidationError(
-            f"batch_size must be an int in 1..{MAX_BATCH_SIZE}, got {batch_size!r}",
-            [{"loc": ["batch_size"], "msg": f"must be in 1..{MAX_BATCH_SIZE}", "type": "value_error"}],
+        raise ValidationError.for_field(
+            "batch_size",
+            f"must be in 1..{MAX_BATCH_SIZE}",
+            message=f"batch_size must be an int in 1..{MAX_BATCH_SIZE}, got {batch_size!r}",
         )
     return batch_size
 
@@ -357,9 +355,10 @@ def process_overdue_reminders(batch_size: int = 100, *, lookahead: timedelta = t
     """
     batch_size = validate_batch_size(batch_size)
     if lookahead < timedelta(0) or lookahead > get_settings().delay_horizon:
-        raise ValidationError(
-            f"lookahead must be between 0 and the delay horizon ({get_settings().delay_horizon}), got {lookahead}",
-            [{"loc": ["lookahead"], "msg": "out of range", "type": "value_error"}],
+        raise ValidationError.for_field(
+            "lookahead",
+            "out of range",
+            message=f"lookahead must be between 0 and the delay horizon ({get_settings().delay_horizon}), got {lookahead}",
         )
     enqueued = 0
     now = timezone.now()

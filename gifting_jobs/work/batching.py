@@ -13,9 +13,11 @@ T = TypeVar("T")
 def check_batch_size(batch_size: int) -> None:
     """Reject a batch size below 1 with a field error, before any work starts."""
     if batch_size < 1:
-        raise ValidationError(
-            f"invalid batch_size: expected a positive integer, got {batch_size!r}",
-            [{"loc": ["batch_size"], "msg": "Input should be greater than 0", "type": "greater_than"}],
+        raise ValidationError.for_field(
+            "batch_size",
+            "Input should be greater than 0",
+            "greater_than",
+            message=f"invalid batch_size: expected a positive integer, got {batch_size!r}",
         )
 
 
