@@ -8,12 +8,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-fast demo bench check clean
+.PHONY: help venv test test-fast lint demo bench check clean
 
 help:
 	@echo "make test   - bootstrap the venv and run the whole suite (real Postgres+pgvector, Redis, workers)"
 	@echo "make demo   - bootstrap and run the end-to-end demo on the embedded defaults"
 	@echo "make bench  - run the benchmarks in bench/"
+	@echo "make lint   - ruff (lint + format), mypy --strict on gifting_jobs, import-linter layer contracts"
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "Python 3.12 not found: install it (e.g. 'pyenv install 3.12') or pass PYTHON=/path/to/python3.12" >&2; exit 1; fi
@@ -30,6 +31,14 @@ test: venv
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow"
+
+LINTED := gifting_jobs core tests bench manage.py
+
+lint: venv
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy gifting_jobs
+	$(BIN)/lint-imports
 
 demo: venv
 	$(BIN)/python manage.py migrate --noinput
