@@ -31,9 +31,10 @@ test: venv
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow"
 
+# The demo is a development run: DEBUG on (DJANGO_DEBUG=1) lets it sign with the dev webhook secret.
 demo: venv
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py gifting_demo
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py gifting_demo
 
 bench: venv
 	$(BIN)/python bench/enqueue_drain.py

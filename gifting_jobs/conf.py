@@ -28,6 +28,8 @@ DEFAULT_DELAY_HORIZON = timedelta(minutes=10)
 DEFAULT_REMINDER_SEND_TIME = time(9, 0)
 #: UTC time of the daily curated-collections run.
 DEFAULT_DAILY_COLLECTIONS_AT = time(2, 0)
+#: The publicly known webhook secret of development checkouts: refused whenever DEBUG is off.
+DEV_WEBHOOK_SECRET = "dev-webhook-secret"
 #: Largest CMS webhook body accepted (1 MiB); a longer one is answered 413.
 DEFAULT_WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
 

@@ -1,8 +1,8 @@
 """The CMS product webhook: `POST /webhooks/payload/products/` (name `gifting_jobs:payload-products`).
 
 Every delivery must carry `X-Signature-256: sha256=<hex HMAC-SHA256 of the raw
-body>` keyed with `GIFTING_JOBS["WEBHOOK_SECRET"]`; with an empty secret
-nothing is accepted. Answers, all JSON: 202 (accepted, redeliveries included),
+body>` keyed with `GIFTING_JOBS["WEBHOOK_SECRET"]`; with an empty secret, or
+the public dev secret while DEBUG is off, nothing is accepted. Answers, all JSON: 202 (accepted, redeliveries included),
 400 with field errors (anything that is not a storable product event: bad
 JSON, nesting too deep, numbers too long, NUL characters, out-of-range
 dates…), 401 for a missing or wrong signature, 405 for other methods, 413 for
@@ -19,11 +19,12 @@ import re
 from http import HTTPStatus
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 
-from gifting_jobs.conf import get_settings
+from gifting_jobs.conf import DEV_WEBHOOK_SECRET, get_settings
 from gifting_jobs.exceptions import ValidationError
 from gifting_jobs.services.ingestion import handle_product_changed
 
@@ -48,6 +49,10 @@ def _signature_error(request: HttpRequest, body: bytes) -> str | None:
     secret = get_settings().WEBHOOK_SECRET
     if not secret:
         logger.error("GIFTING_JOBS['WEBHOOK_SECRET'] is empty: every webhook delivery is rejected")
+        return "webhook signing is not configured on this server"
+    if secret == DEV_WEBHOOK_SECRET and not settings.DEBUG:
+        # The dev secret is printed in the repository: anyone could sign with it.
+        logger.error("GIFTING_JOBS['WEBHOOK_SECRET'] is the public dev secret and DEBUG is off: deliveries rejected")
         return "webhook signing is not configured on this server"
     header = request.META.get(SIGNATURE_META_KEY)
     if header is None:
