@@ -2,11 +2,12 @@
 
 Every delivery must carry `X-Signature-256: sha256=<hex HMAC-SHA256 of the raw
 body>` keyed with `GIFTING_JOBS["WEBHOOK_SECRET"]`; with an empty secret, or
-the public dev secret while DEBUG is off, nothing is accepted. Answers, all JSON: 202 (accepted, redeliveries included),
-400 with field errors (anything that is not a storable product event: bad
-JSON, nesting too deep, numbers too long, NUL characters, out-of-range
-dates…), 401 for a missing or wrong signature, 405 for other methods, 413 for
-a body over `GIFTING_JOBS["WEBHOOK_MAX_BODY_BYTES"]`.
+the public dev secret while DEBUG is off, nothing is accepted. Answers, all
+JSON: 202 (accepted, redeliveries included), 400 with field errors (anything
+that is not a storable product event: bad JSON, nesting too deep, numbers too
+long, NUL characters, out-of-range dates…), 401 for a missing or wrong
+signature, 405 for other methods, 413 for a body over
+`GIFTING_JOBS["WEBHOOK_MAX_BODY_BYTES"]`.
 """
 
 from __future__ import annotations

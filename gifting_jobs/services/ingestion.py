@@ -64,7 +64,6 @@ MIRRORED_FIELDS = (
 )
 
 
-
 def _storable_text(value: str) -> str:
     """Refuse what Postgres text and JSON columns cannot hold: NUL characters and lone surrogates."""
     if "\x00" in value:
