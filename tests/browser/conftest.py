@@ -25,6 +25,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import ROOT
 
+# Selenium must never fetch drivers or browsers (only loopback is reachable; Debian's are used).
+os.environ.setdefault("SE_OFFLINE", "true")
+
 #: Debian's packages (`apt-get install chromium chromium-driver`); override for other systems.
 CHROMIUM_BINARY = os.environ.get("CHROMIUM_BINARY") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER_BINARY = os.environ.get("CHROMEDRIVER_BINARY") or shutil.which("chromedriver") or "/usr/bin/chromedriver"

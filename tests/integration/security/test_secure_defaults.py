@@ -94,6 +94,27 @@ def test_settings__debug_is_off_and_no_dev_secret_unless_asked_for(db):
     assert json.loads(asked) == [True, DEV_WEBHOOK_SECRET]
 
 
+@pytest.mark.parametrize(
+    ("debug", "secret", "expected"),
+    [
+        (False, "", {"gifting_jobs.E020"}),
+        (False, DEV_WEBHOOK_SECRET, {"gifting_jobs.E020"}),
+        (True, DEV_WEBHOOK_SECRET, set()),
+        (False, "a-real-secret", set()),
+    ],
+)
+def test_deploy_check__webhook_secret_depends_on_debug(debug, secret, expected):
+    from django.core.checks import run_checks
+
+    with override_settings(DEBUG=debug, GIFTING_JOBS={**settings.GIFTING_JOBS, "WEBHOOK_SECRET": secret}):
+        ids = {message.id for message in run_checks(include_deployment_checks=True)}
+        plain = {message.id for message in run_checks()}
+
+    assert {i for i in ids if i == "gifting_jobs.E020"} == expected
+    # Only `check --deploy` asks: development commands are not blocked.
+    assert "gifting_jobs.E020" not in plain
+
+
 def post_signed_with(client, body: dict, secret: str):
     raw = json.dumps(body).encode()
     return client.post(
