@@ -8,10 +8,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-fast lint demo bench check clean
+.PHONY: help venv test test-fast lint browser demo bench check clean
 
 help:
 	@echo "make test   - bootstrap the venv and run the whole suite (real Postgres+pgvector, Redis, workers)"
+	@echo "make browser - the admin in headless Chromium (needs Debian's chromium and chromium-driver)"
 	@echo "make demo   - bootstrap and run the end-to-end demo on the embedded defaults"
 	@echo "make bench  - run the benchmarks in bench/"
 	@echo "make lint   - ruff (lint + format), mypy --strict on gifting_jobs, import-linter layer contracts"
@@ -26,11 +27,12 @@ $(STAMP): requirements-dev.txt pyproject.toml
 
 venv: $(STAMP)
 
+# Browser tests need Chromium (an apt package): they run in `make browser`, which .ci/run calls too.
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not browser"
 
 test-fast: venv
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow and not browser"
 
 LINTED := gifting_jobs core tests bench manage.py
 
@@ -40,9 +42,14 @@ lint: venv
 	$(BIN)/mypy gifting_jobs
 	$(BIN)/lint-imports
 
+browser: venv
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { echo "install Chromium first: apt-get install -y chromium chromium-driver" >&2; exit 1; }
+	SE_OFFLINE=true $(BIN)/python -m pytest -m browser
+
+# The demo is a development run: DEBUG on (DJANGO_DEBUG=1) lets it sign with the dev webhook secret.
 demo: venv
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py gifting_demo
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py gifting_demo
 
 bench: venv
 	$(BIN)/python bench/enqueue_drain.py

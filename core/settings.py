@@ -3,6 +3,9 @@
 Every environment variable the project reads is read here and nowhere else.
 With nothing set, the embedded Postgres + pgvector and the local Redis (or an
 embedded Valkey) are used, so `make demo` and `make test` run on a fresh clone.
+Secure by default: DEBUG is off unless DJANGO_DEBUG=1, and the dev webhook
+secret is used only with DEBUG on; `manage.py check --deploy` fails while the
+dev SECRET_KEY or no real webhook secret is configured.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 from core import local_services
+from gifting_jobs.conf import DEV_WEBHOOK_SECRET
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -42,8 +46,10 @@ def _database_from_url(url: str) -> dict[str, object]:
     }
 
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
-DEBUG = _env_bool("DJANGO_DEBUG", True)
+#: Django's own prefix for keys unfit for production: `check --deploy` fails on it.
+DEV_SECRET_KEY = "django-insecure-dev-only-key-change-me"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or DEV_SECRET_KEY
+DEBUG = _env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,testserver").split(",") if h]
 
 INSTALLED_APPS = [
@@ -150,7 +156,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "reminders@gifting.exa
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 
 GIFTING_JOBS = {
-    "WEBHOOK_SECRET": os.environ.get("GIFTING_WEBHOOK_SECRET", "dev-webhook-secret"),
+    # The publicly known dev secret only when DEBUG was asked for; otherwise no secret, no deliveries.
+    "WEBHOOK_SECRET": os.environ.get("GIFTING_WEBHOOK_SECRET") or (DEV_WEBHOOK_SECRET if DEBUG else ""),
     "METRICS_TOKEN": os.environ.get("GIFTING_METRICS_TOKEN", ""),
     "EMBEDDING_PROVIDER": "openai" if OPENAI_API_KEY else "local",
     "ENRICHMENT_PROVIDER": "openai" if OPENAI_API_KEY else "local",
@@ -160,6 +167,9 @@ GIFTING_JOBS = {
     "PUSH_URL": os.environ.get("GIFTING_PUSH_URL", ""),
     "REMINDER_SWEEP_SECONDS": int(os.environ.get("GIFTING_REMINDER_SWEEP_SECONDS", "60")),
 }
+
+#: The 500 debug page (DEBUG on) and error emails mask passwords inside URLs (DATABASE_URL, REDIS_URL).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.error_reports.CredentialsHidingFilter"
 
 LOGGING = {
     "version": 1,

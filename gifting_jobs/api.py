@@ -18,6 +18,7 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 
 from gifting_jobs.exceptions import ProfileBeingProcessed, ProfileNotFound, ValidationError
 from gifting_jobs.models import CuratedCollection, Product, Surface
@@ -44,8 +45,13 @@ def error_response(status: int, code: str, detail: str, *, errors: list[dict[str
 
 
 def read_only_json(view: View) -> View:
-    """GET/HEAD only (405 otherwise) and a logged-in user (401 otherwise), both answered in JSON."""
+    """GET/HEAD only (405 otherwise) and a logged-in user (401 otherwise), both answered in JSON.
 
+    CSRF-exempt: the view changes nothing, and a POST must get the JSON 405,
+    not the CSRF middleware's 403 HTML page (GET and HEAD are never checked anyway).
+    """
+
+    @csrf_exempt
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
         if request.method not in SAFE_METHODS:

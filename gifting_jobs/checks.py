@@ -115,3 +115,39 @@ def check_broker(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             )
         )
     return errors
+
+
+#: Django marks keys unfit for production with this prefix (`startproject`, and the repo's dev key).
+INSECURE_SECRET_KEY_PREFIX = "django-insecure-"
+
+
+@register(Tags.security, deploy=True)
+def check_deploy_secrets(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """`check --deploy` fails while the secrets are empty or the publicly known development ones."""
+    from gifting_jobs.conf import DEV_WEBHOOK_SECRET, get_settings
+
+    try:
+        secret = get_settings().WEBHOOK_SECRET
+    except ConfigurationError:
+        return []  # check_settings reports it
+    errors: list[CheckMessage] = []
+    if not settings.DEBUG and secret in ("", DEV_WEBHOOK_SECRET):
+        errors.append(
+            Error(
+                "GIFTING_JOBS['WEBHOOK_SECRET'] is "
+                + ("empty" if not secret else "the public development secret")
+                + " with DEBUG off: the CMS webhook cannot be used safely",
+                hint="Set it to the secret the CMS signs its webhooks with (env GIFTING_WEBHOOK_SECRET).",
+                id="gifting_jobs.E020",
+            )
+        )
+    if str(getattr(settings, "SECRET_KEY", "")).startswith(INSECURE_SECRET_KEY_PREFIX):
+        errors.append(
+            Error(
+                f"SECRET_KEY starts with {INSECURE_SECRET_KEY_PREFIX!r}: it is a development key, known to anyone",
+                hint="Set a long random SECRET_KEY (env DJANGO_SECRET_KEY), "
+                "e.g. from django.core.management.utils.get_random_secret_key().",
+                id="gifting_jobs.E021",
+            )
+        )
+    return errors

@@ -28,6 +28,10 @@ DEFAULT_DELAY_HORIZON = timedelta(minutes=10)
 DEFAULT_REMINDER_SEND_TIME = time(9, 0)
 #: UTC time of the daily curated-collections run.
 DEFAULT_DAILY_COLLECTIONS_AT = time(2, 0)
+#: The publicly known webhook secret of development checkouts: refused whenever DEBUG is off.
+DEV_WEBHOOK_SECRET = "dev-webhook-secret"
+#: Largest CMS webhook body accepted (1 MiB); a longer one is answered 413.
+DEFAULT_WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
 
 
 class JobTypeOverrides(BaseModel):
@@ -48,6 +52,8 @@ class GiftingJobsSettings(BaseModel):
 
     #: HMAC secret of the CMS webhook.
     WEBHOOK_SECRET: str = ""
+    #: Largest webhook body in bytes; longer ones get a JSON 413 (replaces DATA_UPLOAD_MAX_MEMORY_SIZE there).
+    WEBHOOK_MAX_BODY_BYTES: int = Field(default=DEFAULT_WEBHOOK_MAX_BODY_BYTES, ge=1024, le=64 * 1024 * 1024)
     #: Bearer token for `GET /metrics/jobs/` besides staff sessions; empty turns token access off.
     METRICS_TOKEN: str = ""
     #: "local" (offline wordllama), "openai", or a dotted path to a provider class.

@@ -1,9 +1,13 @@
 """The CMS product webhook: `POST /webhooks/payload/products/` (name `gifting_jobs:payload-products`).
 
 Every delivery must carry `X-Signature-256: sha256=<hex HMAC-SHA256 of the raw
-body>` keyed with `GIFTING_JOBS["WEBHOOK_SECRET"]`; with an empty secret
-nothing is accepted. Answers: 202 (accepted, redeliveries included), 400 with
-field errors, 401 for a missing or wrong signature, 405 for other methods.
+body>` keyed with `GIFTING_JOBS["WEBHOOK_SECRET"]`; with an empty secret, or
+the public dev secret while DEBUG is off, nothing is accepted. Answers, all
+JSON: 202 (accepted, redeliveries included), 400 with field errors (anything
+that is not a storable product event: bad JSON, nesting too deep, numbers too
+long, NUL characters, out-of-range dates…), 401 for a missing or wrong
+signature, 405 for other methods, 413 for a body over
+`GIFTING_JOBS["WEBHOOK_MAX_BODY_BYTES"]`.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ import re
 from http import HTTPStatus
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 
-from gifting_jobs.conf import get_settings
+from gifting_jobs.conf import DEV_WEBHOOK_SECRET, get_settings
 from gifting_jobs.exceptions import ValidationError
 from gifting_jobs.services.ingestion import handle_product_changed
 
@@ -46,6 +51,10 @@ def _signature_error(request: HttpRequest, body: bytes) -> str | None:
     if not secret:
         logger.error("GIFTING_JOBS['WEBHOOK_SECRET'] is empty: every webhook delivery is rejected")
         return "webhook signing is not configured on this server"
+    if secret == DEV_WEBHOOK_SECRET and not settings.DEBUG:
+        # The dev secret is printed in the repository: anyone could sign with it.
+        logger.error("GIFTING_JOBS['WEBHOOK_SECRET'] is the public dev secret and DEBUG is off: deliveries rejected")
+        return "webhook signing is not configured on this server"
     header = request.META.get(SIGNATURE_META_KEY)
     if header is None:
         return f"missing {SIGNATURE_HEADER} header"
@@ -55,6 +64,38 @@ def _signature_error(request: HttpRequest, body: bytes) -> str | None:
     if not hmac.compare_digest("sha256=" + match.group(1).lower(), sign(body, secret)):
         return "signature does not match the body"
     return None
+
+
+def _read_body(request: HttpRequest, limit: int) -> bytes | None:
+    """The raw body, or None when it is longer than `limit` bytes (read no further than that).
+
+    Read from the stream rather than `request.body`, so this limit, not
+    Django's DATA_UPLOAD_MAX_MEMORY_SIZE (a 400 HTML page), decides.
+    """
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        return None
+    body = request.read(limit + 1)
+    return None if len(body) > limit else body
+
+
+def _reject_constant(name: str) -> Any:
+    """`NaN` and `Infinity` are not JSON, whatever Python's parser tolerates."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _parse_json(body: bytes) -> tuple[Any, str | None]:
+    """The decoded body, or the reason it cannot be decoded (invalid, too deep, a number too long)."""
+    try:
+        return json.loads(body, parse_constant=_reject_constant), None
+    except RecursionError:
+        return None, "JSON nested too deeply"
+    except ValueError as exc:
+        # JSONDecodeError, UnicodeDecodeError, and the int-digits limit are all ValueErrors.
+        return None, f"invalid JSON: {exc}"
 
 
 def _error(status: HTTPStatus, message: str, *, errors: list[dict[str, Any]] | None = None) -> JsonResponse:
@@ -74,7 +115,14 @@ def payload_products(request: HttpRequest) -> JsonResponse:
         response = _error(HTTPStatus.METHOD_NOT_ALLOWED, f"method {request.method} not allowed; use POST")
         response["Allow"] = "POST"
         return response
-    body = request.body
+    limit = get_settings().WEBHOOK_MAX_BODY_BYTES
+    body = _read_body(request, limit)
+    if body is None:
+        return _error(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            f"body is larger than {limit} bytes",
+            errors=[{"loc": [], "msg": f"at most {limit} bytes are accepted", "type": "too_long"}],
+        )
     problem = _signature_error(request, body)
     if problem is not None:
         logger.warning(
@@ -83,13 +131,12 @@ def payload_products(request: HttpRequest) -> JsonResponse:
             extra={"remote_addr": request.META.get("REMOTE_ADDR", ""), "path": request.path},
         )
         return _error(HTTPStatus.UNAUTHORIZED, problem)
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    data, invalid = _parse_json(body)
+    if invalid is not None:
         return _error(
             HTTPStatus.BAD_REQUEST,
             "body is not valid JSON",
-            errors=[{"loc": [], "msg": f"invalid JSON: {exc}", "type": "json_invalid"}],
+            errors=[{"loc": [], "msg": invalid, "type": "json_invalid"}],
         )
     if not isinstance(data, dict):
         return _error(

@@ -301,7 +301,7 @@ class DemoRunner:
         if not secret:
             raise DemoFailed(
                 "GIFTING_JOBS['WEBHOOK_SECRET'] is empty, so the webhook rejects every delivery: "
-                "set GIFTING_WEBHOOK_SECRET (or the setting) and run the demo again"
+                "set GIFTING_WEBHOOK_SECRET (or the setting, or DJANGO_DEBUG=1 for the dev secret) and run the demo again"
             )
         url = reverse("gifting_jobs:payload-products")
         # A view that raises answers 500 here, as in production, instead of aborting the demo.

@@ -19,6 +19,29 @@ logger = logging.getLogger("gifting_jobs.jobs")
 
 #: How often buffered durations are written to Redis (seconds).
 FLUSH_INTERVAL_SECONDS = 1.0
+#: The logger and message of Dramatiq's worker thread for every failed attempt, traceback included.
+DRAMATIQ_WORKER_LOGGER = "dramatiq.worker.WorkerThread"
+DRAMATIQ_FAILURE_MESSAGE = "Failed to process message %s with unhandled exception."
+
+
+class DramatiqFailureLineFilter(logging.Filter):
+    """Drops Dramatiq's own per-attempt failure line: `JobObservability` reports each failure itself.
+
+    Dramatiq writes a traceback for every failed attempt, and this middleware
+    another one when the job is dead-lettered, so each failed job showed its
+    traceback at least twice. With the filter, a retry is one WARNING line
+    (with the error) and a final failure one ERROR line with the traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != DRAMATIQ_FAILURE_MESSAGE
+
+
+def silence_dramatiq_failure_lines() -> None:
+    """Install `DramatiqFailureLineFilter` on Dramatiq's worker logger, once per process."""
+    worker_logger = logging.getLogger(DRAMATIQ_WORKER_LOGGER)
+    if not any(isinstance(existing, DramatiqFailureLineFilter) for existing in worker_logger.filters):
+        worker_logger.addFilter(DramatiqFailureLineFilter())
 
 
 class JobObservability(Middleware):
@@ -34,6 +57,7 @@ class JobObservability(Middleware):
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
+        silence_dramatiq_failure_lines()
 
     def before_process_message(self, broker: Broker, message: Message) -> None:
         context = JobContext.of(message)

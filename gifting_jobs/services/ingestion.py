@@ -13,12 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
 from django.db import IntegrityError, transaction
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -42,8 +44,42 @@ MAX_BRAND_LENGTH = 200
 PRICE_MAX_DIGITS, PRICE_DECIMAL_PLACES = 12, 2
 MAX_TAGS = 100
 MAX_TAG_LENGTH = 100
+#: The `updatedAt` range the mirror stores: a day inside Python's datetime range on each side, so the
+#: value stays readable when Postgres or Django shifts it into any time zone (UTC-12 to UTC+14).
+MIN_CMS_TIMESTAMP = datetime(1, 1, 2, tzinfo=UTC)
+MAX_CMS_TIMESTAMP = datetime(9999, 12, 30, tzinfo=UTC)
 
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_LENGTH)]
+def _storable_text(value: str) -> str:
+    """Refuse what Postgres text and JSON columns cannot hold: NUL characters and lone surrogates."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters (\\u0000)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode: it contains a lone surrogate (\\ud800-\\udfff)") from None
+    return value
+
+
+def _storable_timestamp(value: datetime) -> datetime:
+    """Refuse an `updatedAt` that Python could no longer read back once stored (as UTC) and shifted."""
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError:
+        in_utc = None
+    if in_utc is None or not MIN_CMS_TIMESTAMP <= in_utc <= MAX_CMS_TIMESTAMP:
+        raise ValueError(
+            f"must lie between {MIN_CMS_TIMESTAMP.isoformat()} and {MAX_CMS_TIMESTAMP.isoformat()} once in UTC"
+        )
+    return value
+
+
+#: Put after any `StringConstraints` (pydantic checks lengths before stripping otherwise).
+STORABLE = AfterValidator(_storable_text)
+#: Any text stored from a CMS document.
+StorableText = Annotated[str, STORABLE]
+#: A CMS `updatedAt`: aware, and inside the range every time zone can represent.
+CmsTimestamp = Annotated[AwareDatetime, AfterValidator(_storable_timestamp)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_LENGTH), STORABLE]
 #: ISO 4217 letters in any case (stored upper case), or empty.
 CurrencyCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^([A-Za-z]{3})?$")]
 
@@ -80,7 +116,9 @@ class IngestionResult:
     action: IngestionAction
 
 
-CmsId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_EXTERNAL_ID_LENGTH)]
+CmsId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_EXTERNAL_ID_LENGTH), STORABLE
+]
 
 
 class _CmsDocument(BaseModel):
@@ -102,9 +140,9 @@ class _CmsDocument(BaseModel):
 class ProductDocument(_CmsDocument):
     """A CMS product as sent with product.created / product.updated."""
 
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH)]
-    description: str | None = ""
-    brand: Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_BRAND_LENGTH)] | None = ""
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH), STORABLE]
+    description: StorableText | None = ""
+    brand: Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_BRAND_LENGTH), STORABLE] | None = ""
     price: Annotated[
         Decimal, Field(ge=0, max_digits=PRICE_MAX_DIGITS, decimal_places=PRICE_DECIMAL_PLACES, allow_inf_nan=False)
     ] | None = None
@@ -113,7 +151,7 @@ class ProductDocument(_CmsDocument):
     visible_to_gifter: StrictBool = Field(default=True, alias="visibleToGifter")
     is_featured: StrictBool = Field(default=False, alias="isFeatured")
     tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)] = Field(default_factory=list)
-    updated_at: AwareDatetime = Field(alias="updatedAt")
+    updated_at: CmsTimestamp = Field(alias="updatedAt")
 
     @field_validator("status", mode="before")
     @classmethod
@@ -140,8 +178,8 @@ class ProductDocument(_CmsDocument):
 class DeletedProductDocument(_CmsDocument):
     """A deleted CMS product: only its id is needed; `updatedAt`, when sent, guards against staleness."""
 
-    title: str | None = None
-    updated_at: AwareDatetime | None = Field(default=None, alias="updatedAt")
+    title: StorableText | None = None
+    updated_at: CmsTimestamp | None = Field(default=None, alias="updatedAt")
 
 
 class _Envelope(BaseModel):
