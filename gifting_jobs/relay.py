@@ -21,8 +21,8 @@ from gifting_jobs.catalog import get_spec
 from gifting_jobs.dead_letters import record_failure
 from gifting_jobs.dispatch import send_held
 from gifting_jobs.exceptions import ConfigurationError
-from gifting_jobs.models import FailedJobReason, HeldJob
 from gifting_jobs.limits import ERROR_EXCERPT_CHARS
+from gifting_jobs.models import FailedJobReason, HeldJob
 
 logger = logging.getLogger(__name__)
 

@@ -235,7 +235,7 @@ class RedisBroker(DramatiqRedisBroker):
             return messages
         ids = [_redis_message_id(data) for data in messages if data is not None]
         counts = self._run(self._count, [self.keys.deliveries(rid) for rid in ids], [DELIVERIES_TTL_MS])
-        self._fetch_counts.update(zip(ids, (int(c) for c in counts)))
+        self._fetch_counts.update(zip(ids, (int(c) for c in counts), strict=True))
         return messages
 
     def do_requeue(self, queue_name: str, *redis_message_ids: str) -> None:

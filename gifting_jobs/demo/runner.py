@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 import dramatiq
 import redis
@@ -141,10 +141,7 @@ class Progress(Protocol):
     def describe(self) -> str: ...
 
 
-P = TypeVar("P", bound=Progress)
-
-
-def wait_for(check: Callable[[], P], *, timeout: float, what: str) -> P:
+def wait_for[P: Progress](check: Callable[[], P], *, timeout: float, what: str) -> P:
     """Poll `check` until its progress is done; `DemoFailed` naming what is missing after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     interval = POLL_FIRST_INTERVAL_SECONDS

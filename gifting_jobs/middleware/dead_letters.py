@@ -6,8 +6,8 @@ import logging
 from typing import Any
 
 from dramatiq.broker import Broker
-from dramatiq.middleware import Middleware, SkipMessage
 from dramatiq.message import Message
+from dramatiq.middleware import Middleware, SkipMessage
 
 from gifting_jobs.conf import get_settings
 from gifting_jobs.observability import JobContext

@@ -57,7 +57,7 @@ MESSAGE_DELAYED = "Your taste profile is saved. Recommendations may be delayed a
 GENERIC_WORDS = frozenset(
     """a an and or the of for with at to in on by my their his her them someone you your
     gift gifts present accessory item product tool gear equipment kit set lover time home
-    high end new small close premium thing stuff other any all""".split()
+    high end new small close premium thing stuff other any all""".split()  # noqa: SIM905 (a word list reads best as words)
 )
 #: Everyday words for a relationship that the recipient taxonomy does not spell out.
 RELATIONSHIP_SYNONYMS: dict[str, str] = {

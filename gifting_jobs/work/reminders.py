@@ -57,16 +57,16 @@ def idempotency_key(schedule_id: int) -> str:
 
 # The claim and the record of a send run for every reminder: one plain statement
 # each, instead of building the same ORM update (a Case, several filters) per job.
-_CLAIM_SQL = """
-UPDATE {table} SET status = 'SENDING', sending_started_at = %(now)s, updated_at = %(now)s,
+_CLAIM_SQL = f"""
+UPDATE {NotificationSchedule._meta.db_table} SET status = 'SENDING', sending_started_at = %(now)s, updated_at = %(now)s,
     attempts = CASE WHEN status = 'FAILED' THEN 1 ELSE attempts + 1 END
 WHERE id = %(id)s AND status = ANY(%(claimable)s)
-""".format(table=NotificationSchedule._meta.db_table)
-_SENT_SQL = """
-UPDATE {table} SET status = 'SENT', sent_at = %(now)s, provider_message_id = %(provider_id)s,
+"""
+_SENT_SQL = f"""
+UPDATE {NotificationSchedule._meta.db_table} SET status = 'SENT', sent_at = %(now)s, provider_message_id = %(provider_id)s,
     last_error = '', updated_at = %(now)s
 WHERE id = %(id)s AND status = 'SENDING' AND sending_started_at = %(started)s
-""".format(table=NotificationSchedule._meta.db_table)
+"""
 #: States a dispatch may claim: QUEUED, and FAILED too for a dead letter retried by hand (a resend on purpose).
 _CLAIMABLE = [NotificationStatus.QUEUED.value]
 _CLAIMABLE_ON_RETRY = [NotificationStatus.QUEUED.value, NotificationStatus.FAILED.value]
