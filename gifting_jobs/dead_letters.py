@@ -20,6 +20,7 @@ from gifting_jobs.models import FailedJob, FailedJobReason, FailedJobStatus
 from gifting_jobs.payloads import TriggeredBy
 
 if TYPE_CHECKING:
+    from dramatiq.broker import MessageProxy
     from dramatiq.message import Message
 
     from gifting_jobs.dispatch import Job
@@ -28,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 
 def record_failure(
-    message: Message,
+    message: Message[Any] | MessageProxy,
     *,
     reason: FailedJobReason,
     error_class: str,
