@@ -258,8 +258,9 @@ def derive_facets(answers: TasteProfileAnswers) -> dict[str, Any]:
 
 def facets_of(profile: TasteProfile) -> dict[str, Any]:
     """A profile's facets, re-derived from its answers when they were made by an older derivation."""
-    if profile.facets.get("version") == FACETS_VERSION:
-        return profile.facets
+    facets: dict[str, Any] = profile.facets
+    if facets.get("version") == FACETS_VERSION:
+        return facets
     return derive_facets(parse_answers(profile.answers))
 
 

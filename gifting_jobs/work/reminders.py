@@ -35,8 +35,8 @@ from gifting_jobs.catalog import JobType, get_spec
 from gifting_jobs.conf import get_settings
 from gifting_jobs.exceptions import ConfigurationError, PermanentJobError, TransientJobError
 from gifting_jobs.limits import PROVIDER_MESSAGE_ID_MAX_LENGTH
-from gifting_jobs.models import Channel, NotificationSchedule, NotificationStatus
-from gifting_jobs.payloads import ReminderDispatchPayload, TriggeredBy
+from gifting_jobs.models import NotificationSchedule, NotificationStatus
+from gifting_jobs.payloads import ChannelName, ReminderDispatchPayload, TriggeredBy
 from gifting_jobs.providers.push import PushMessage, get_push_backend
 from gifting_jobs.retry_policy import ErrorKind
 
@@ -76,7 +76,8 @@ def _execute(sql: str, params: dict[str, Any]) -> int:
     """Run one of the statements above; returns the rows changed."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        changed: int = cursor.rowcount
+        return changed
 
 
 def dispatch_reminder(payload: ReminderDispatchPayload) -> None:
@@ -158,7 +159,7 @@ def _record_failure(
 def _send(payload: ReminderDispatchPayload) -> str:
     """Send through the payload's channel; returns the provider's message id."""
     content = payload.payload
-    if payload.channel == Channel.EMAIL:
+    if payload.channel == ChannelName.EMAIL:
         return send_email_reminder(payload.schedule_id, payload.user_id, subject=content.title, body=content.body)
     result = get_push_backend().send(
         PushMessage(
