@@ -127,21 +127,20 @@ def load_catalog(count: int, centres, rng, model_name: str) -> None:
     started = time.monotonic()
     assignments = rng.integers(0, len(centres), size=count)
     prices = rng.uniform(MIN_PRICE, MAX_PRICE, size=count).round(2)
-    with raw.cursor() as cursor:
-        with cursor.copy(f"COPY gifting_jobs_product ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(types)
-            for i in range(count):
-                vector = centres[assignments[i]] + rng.normal(size=dims) * NOISE / np.sqrt(dims)
-                vector = (vector / np.linalg.norm(vector)).astype(np.float32)
-                copy.write_row(
-                    (
-                        f"bench-{i}", f"Bench product {i}", "", f"Brand {i % 97}", Decimal(str(prices[i])), "EUR",
-                        "PUBLISHED", True, i % 10 == 0, Jsonb([]), Jsonb({"tags": []}), CATALOG_VERSION, "",
-                        vector, "0" * 64, model_name, now, now,
-                    )
+    with raw.cursor() as cursor, cursor.copy(f"COPY gifting_jobs_product ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(types)
+        for i in range(count):
+            vector = centres[assignments[i]] + rng.normal(size=dims) * NOISE / np.sqrt(dims)
+            vector = (vector / np.linalg.norm(vector)).astype(np.float32)
+            copy.write_row(
+                (
+                    f"bench-{i}", f"Bench product {i}", "", f"Brand {i % 97}", Decimal(str(prices[i])), "EUR",
+                    "PUBLISHED", True, i % 10 == 0, Jsonb([]), Jsonb({"tags": []}), CATALOG_VERSION, "",
+                    vector, "0" * 64, model_name, now, now,
                 )
-                if (i + 1) % COPY_REPORT_EVERY == 0:
-                    print(f"  copied {i + 1:,} rows ({(i + 1) / (time.monotonic() - started):,.0f} rows/s)", flush=True)
+            )
+            if (i + 1) % COPY_REPORT_EVERY == 0:
+                print(f"  copied {i + 1:,} rows ({(i + 1) / (time.monotonic() - started):,.0f} rows/s)", flush=True)
     raw.commit()
     loaded = time.monotonic() - started
     index = hnsw_cosine_index("product_embedding_hnsw")

@@ -62,7 +62,7 @@ def _settings_to_change(uri: str) -> dict[str, str]:
         return {
             name: value
             for name, value in EMBEDDED_POSTGRES_SETTINGS.items()
-            if conn.execute("SELECT current_setting(%s)", [name]).fetchone()[0] != value
+            if conn.execute("SELECT current_setting(%s)", [name]).fetchone() != (value,)
         }
 
 

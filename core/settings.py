@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from core import local_services
@@ -110,7 +111,7 @@ REDIS_URL = os.environ.get("REDIS_URL") or local_services.local_redis_url()
 #: Dramatiq: the broker and an explicit middleware list (django_dramatiq's
 #: defaults are broken on dramatiq 2). Order matters: `after_*` hooks run in
 #: reverse, so DbConnections closes connections after our hooks wrote to the DB.
-DRAMATIQ_BROKER = {
+DRAMATIQ_BROKER: dict[str, Any] = {
     "BROKER": "gifting_jobs.broker.RedisBroker",
     "OPTIONS": {
         "url": REDIS_URL,
@@ -155,7 +156,7 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "reminders@gifting.exa
 
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 
-GIFTING_JOBS = {
+GIFTING_JOBS: dict[str, Any] = {
     # The publicly known dev secret only when DEBUG was asked for; otherwise no secret, no deliveries.
     "WEBHOOK_SECRET": os.environ.get("GIFTING_WEBHOOK_SECRET") or (DEV_WEBHOOK_SECRET if DEBUG else ""),
     "METRICS_TOKEN": os.environ.get("GIFTING_METRICS_TOKEN", ""),

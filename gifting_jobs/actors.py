@@ -17,7 +17,7 @@ from gifting_jobs.catalog import JobSpec, all_specs
 _declared: dict[str, dramatiq.Actor[..., None]] = {}
 
 
-def declare_actor(spec: JobSpec) -> dramatiq.Actor[..., None]:
+def declare_actor(spec: JobSpec[Any]) -> dramatiq.Actor[..., None]:
     """Register (once) the actor of a job type on the current broker."""
     if spec.name in _declared:
         return _declared[spec.name]
@@ -32,14 +32,14 @@ def declare_actor(spec: JobSpec) -> dramatiq.Actor[..., None]:
 
     run.__name__ = run.__qualname__ = spec.name
     run.__doc__ = f"Run a {spec.name} job: validate its payload, then {spec.work}(payload)."
+    # Dramatiq types `actor(fn, **options)` only as `actor(**options)(fn)`.
     actor = dramatiq.actor(
-        run,
         actor_name=spec.name,
         queue_name=spec.queue,
         # Orders the worker's in-memory queue: urgent types first.
         priority=spec.priority,
         time_limit=int(spec.time_limit.total_seconds() * 1000),
-    )
+    )(run)
     _declared[spec.name] = actor
     return actor
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.conf import settings
@@ -38,6 +38,14 @@ from gifting_jobs.models import (
 )
 from gifting_jobs.models.reminders import NotificationPreference
 
+if TYPE_CHECKING:
+    # django-stubs makes the admin classes generic in their models; Django's cannot be subscripted at runtime.
+    _ModelAdmin = admin.ModelAdmin[Any]
+    _CollectionItemInline = admin.TabularInline[CuratedCollectionItem, CuratedCollection]
+else:
+    _ModelAdmin = admin.ModelAdmin
+    _CollectionItemInline = admin.TabularInline
+
 logger = logging.getLogger(__name__)
 
 #: The permission guarding Retry and Discard (declared on `FailedJob.Meta.permissions`).
@@ -63,7 +71,7 @@ def _failed_job_url(pk: int) -> str:
     return reverse("admin:gifting_jobs_failedjob_change", args=[pk])
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(_ModelAdmin):
     """Viewable, never added, changed or deleted through the admin."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -403,7 +411,7 @@ class NotificationPreferenceAdmin(ReadOnlyAdmin):
     list_select_related = ("user",)
 
 
-class CuratedCollectionItemInline(admin.TabularInline):
+class CuratedCollectionItemInline(_CollectionItemInline):
     model = CuratedCollectionItem
     fields = ("rank", "product", "score")
     readonly_fields = fields

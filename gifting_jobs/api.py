@@ -13,17 +13,20 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from gifting_jobs.exceptions import ProfileBeingProcessed, ProfileNotFound, ValidationError
+from gifting_jobs.exceptions import FieldError, ProfileBeingProcessed, ProfileNotFound, ValidationError
 from gifting_jobs.models import CuratedCollection, Product, Surface
 from gifting_jobs.services.collections import latest_collections
 from gifting_jobs.services.recommendations import DEFAULT_LIMIT, Recommendation, get_recommendations, product_tags
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 #: Methods the read-only endpoints answer.
 SAFE_METHODS = ("GET", "HEAD")
@@ -37,7 +40,13 @@ DATE_FORMAT = "%Y-%m-%d"
 View = Callable[..., JsonResponse]
 
 
-def error_response(status: int, code: str, detail: str, *, errors: list[dict[str, Any]] | None = None) -> JsonResponse:
+class LoggedInRequest(HttpRequest):
+    """The request a `read_only_json` view gets: its user is logged in."""
+
+    user: User
+
+
+def error_response(status: int, code: str, detail: str, *, errors: list[FieldError] | None = None) -> JsonResponse:
     body: dict[str, Any] = {"error": code, "detail": detail}
     if errors is not None:
         body["errors"] = errors
@@ -67,6 +76,10 @@ def read_only_json(view: View) -> View:
     return wrapper
 
 
+@overload
+def _positive_int(raw: str | None, name: str, *, default: int) -> int: ...
+@overload
+def _positive_int(raw: str | None, name: str, *, default: None) -> int | None: ...
 def _positive_int(raw: str | None, name: str, *, default: int | None) -> int | None:
     if raw is None or raw == "":
         return default
@@ -100,7 +113,7 @@ def recommendation_json(recommendation: Recommendation) -> dict[str, Any]:
 
 
 @read_only_json
-def recommendations_view(request: HttpRequest) -> JsonResponse:
+def recommendations_view(request: LoggedInRequest) -> JsonResponse:
     """The logged-in user's recommendations (for a recipient with `recipient_id`)."""
     try:
         recipient_id = _positive_int(request.GET.get("recipient_id"), "recipient_id", default=None)

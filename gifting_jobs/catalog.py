@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
 from gifting_jobs.conf import get_settings
 from gifting_jobs.exceptions import ConfigurationError
@@ -43,17 +44,17 @@ class JobType(StrEnum):
 
 
 @dataclass(frozen=True)
-class JobSpec:
-    """Everything the spine knows about one job type."""
+class JobSpec[P: JobPayload]:
+    """Everything the spine knows about one job type; `P` is its payload model."""
 
     name: str
-    payload_model: type[JobPayload]
+    payload_model: type[P]
     #: Dotted path of `work(payload) -> None`, imported by the actor.
     work: str
     #: Default idempotency id; must be deterministic in the payload.
-    default_id: Callable[[JobPayload], str]
+    default_id: Callable[[P], str]
     #: The id of the row the job is about (for logs, dead letters, admin search).
-    entity_id: Callable[[JobPayload], str]
+    entity_id: Callable[[P], str]
     queue: str = "default"
     priority: int = DEFAULT_PRIORITY
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -64,7 +65,7 @@ class JobSpec:
         if not MOST_URGENT <= self.priority <= LEAST_URGENT:
             raise ConfigurationError(f"job type {self.name!r}: priority must be 1..10, got {self.priority}")
 
-    def with_overrides(self) -> JobSpec:
+    def with_overrides(self) -> JobSpec[P]:
         """This spec with `GIFTING_JOBS["JOBS"][name]` applied."""
         overrides = get_settings().JOBS.get(self.name)
         if overrides is None:
@@ -81,12 +82,12 @@ class JobSpec:
         return spec
 
 
-_registry: dict[str, JobSpec] = {}
+_registry: dict[str, JobSpec[Any]] = {}
 # Specs with overrides applied, per settings object (rebuilt when settings change).
-_effective: tuple[object, dict[str, JobSpec]] = (None, {})
+_effective: tuple[object, dict[str, JobSpec[Any]]] = (None, {})
 
 
-def register(spec: JobSpec) -> JobSpec:
+def register[P: JobPayload](spec: JobSpec[P]) -> JobSpec[P]:
     """Add a job type to the catalog; a name may be registered once."""
     existing = _registry.get(spec.name)
     if existing is not None and existing != spec:
@@ -96,7 +97,7 @@ def register(spec: JobSpec) -> JobSpec:
     return spec
 
 
-def get_spec(name: str) -> JobSpec:
+def get_spec(name: str) -> JobSpec[Any]:
     """The spec of a registered job type, with settings overrides applied."""
     global _effective
     settings = get_settings()
@@ -113,7 +114,7 @@ def get_spec(name: str) -> JobSpec:
         raise ConfigurationError(f"unknown job type {name!r}; registered types: {known}") from None
 
 
-def all_specs() -> list[JobSpec]:
+def all_specs() -> list[JobSpec[Any]]:
     return [spec.with_overrides() for spec in _registry.values()]
 
 

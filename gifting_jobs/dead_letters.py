@@ -15,11 +15,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from gifting_jobs.broker.keys import base_queue
-from gifting_jobs.models import FailedJob, FailedJobReason, FailedJobStatus
 from gifting_jobs.limits import ERROR_CLASS_MAX_LENGTH
+from gifting_jobs.models import FailedJob, FailedJobReason, FailedJobStatus
 from gifting_jobs.payloads import TriggeredBy
 
 if TYPE_CHECKING:
+    from dramatiq.broker import MessageProxy
     from dramatiq.message import Message
 
     from gifting_jobs.dispatch import Job
@@ -28,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 
 def record_failure(
-    message: Message,
+    message: Message[Any] | MessageProxy,
     *,
     reason: FailedJobReason,
     error_class: str,

@@ -110,7 +110,7 @@ _NO_OPTIONS = EnqueueOptions()
 _NO_DELAY = timedelta(0)
 
 
-def _validate(spec: JobSpec, fields: dict[str, Any], opts: dict[str, Any]) -> tuple[JobPayload, EnqueueOptions]:
+def _validate(spec: JobSpec[Any], fields: dict[str, Any], opts: dict[str, Any]) -> tuple[JobPayload, EnqueueOptions]:
     try:
         payload = spec.payload_model.model_validate(fields)
     except PydanticValidationError as exc:
@@ -124,7 +124,7 @@ def _validate(spec: JobSpec, fields: dict[str, Any], opts: dict[str, Any]) -> tu
     return payload, options
 
 
-def lock_ttl_ms(spec: JobSpec, attempts: int, delay: timedelta) -> int:
+def lock_ttl_ms(spec: JobSpec[Any], attempts: int, delay: timedelta) -> int:
     """How long a job's id stays taken if nothing releases it (a crash, a lost message)."""
     return _lock_ttl_ms(spec.time_limit + spec.retry.max_backoff, attempts, delay)
 
@@ -136,12 +136,12 @@ def _lock_ttl_ms(attempt_worst: timedelta, attempts: int, delay: timedelta) -> i
 
 
 def build_message(
-    spec: JobSpec,
+    spec: JobSpec[Any],
     payload: JobPayload,
     options: EnqueueOptions = _NO_OPTIONS,
     *,
     retry_of: int | None = None,
-) -> Message:
+) -> Message[Any]:
     """The Dramatiq message of a validated job (not sent)."""
     priority = options.priority or spec.priority
     queue = physical_queue(options.queue or spec.queue, priority)
@@ -165,9 +165,9 @@ def build_message(
 class _Prepared:
     """A validated job and its message, ready to be routed (internal)."""
 
-    spec: JobSpec
+    spec: JobSpec[Any]
     payload: JobPayload
-    message: Message
+    message: Message[Any]
     delay: timedelta
     eta: datetime | None
     ttl_ms: int
@@ -189,7 +189,7 @@ class _Prepared:
         return bool(self.delay) and self.delay > get_settings().delay_horizon
 
 
-def _prepare(spec: JobSpec, fields: dict[str, Any], opts: dict[str, Any], *, retry_of: int | None = None) -> _Prepared:
+def _prepare(spec: JobSpec[Any], fields: dict[str, Any], opts: dict[str, Any], *, retry_of: int | None = None) -> _Prepared:
     payload, options = _validate(spec, fields, opts)
     message = build_message(spec, payload, options, retry_of=retry_of)
     delay = options.delay or _NO_DELAY
@@ -205,7 +205,7 @@ def _prepare(spec: JobSpec, fields: dict[str, Any], opts: dict[str, Any], *, ret
 
 def _route(job: _Prepared) -> Job:
     """Send, hold or schedule one prepared job, by its delay and the open transaction."""
-    if job.beyond_horizon:
+    if job.beyond_horizon and job.eta is not None:  # Beyond the horizon means delayed, so an eta.
         return job.receipt(*_schedule(job.message, job.ttl_ms, job.eta))
     if connection.in_atomic_block:
         return job.receipt(*_send_on_commit(job.message, job.ttl_ms, job.delay))
@@ -277,7 +277,7 @@ def _delay_ms(delay: timedelta) -> int | None:
     return int(delay.total_seconds() * 1000) or None
 
 
-def send(message: Message, ttl_ms: int, delay: timedelta) -> tuple[JobOutcome, str]:
+def send(message: Message[Any], ttl_ms: int, delay: timedelta) -> tuple[JobOutcome, str]:
     """Send now; if the broker cannot be reached, hold the job in Postgres."""
     try:
         owner = get_broker().send_unique(message, lock_ttl_ms=ttl_ms, delay_ms=_delay_ms(delay))
@@ -286,7 +286,7 @@ def send(message: Message, ttl_ms: int, delay: timedelta) -> tuple[JobOutcome, s
     return _sent_unless_owned(message, owner)
 
 
-def send_held(broker: RedisBroker, message: Message, ttl_ms: int) -> str | None:
+def send_held(broker: RedisBroker, message: Message[Any], ttl_ms: int) -> str | None:
     """Hand a job held in Postgres to the broker (the relay's send).
 
     Returns None when sent, else the owner of its id: the job was already sent
@@ -295,7 +295,7 @@ def send_held(broker: RedisBroker, message: Message, ttl_ms: int) -> str | None:
     return broker.send_unique(message, lock_ttl_ms=ttl_ms, mode=SendMode.RELAY)
 
 
-def _sent_unless_owned(message: Message, owner: str | None) -> tuple[JobOutcome, str]:
+def _sent_unless_owned(message: Message[Any], owner: str | None) -> tuple[JobOutcome, str]:
     """SENT, or DEDUPLICATED with the message id of the equal job that owns the id (sent or held)."""
     if owner is not None:
         return JobOutcome.DEDUPLICATED, owner_message_id(owner)
@@ -317,7 +317,7 @@ def _send_many(jobs: Sequence[_Prepared]) -> list[tuple[JobOutcome, str]]:
     return [_sent_unless_owned(job.message, owner) for job, owner in zip(jobs, owners, strict=True)]
 
 
-def _hold_unsent(message: Message, ttl_ms: int, delay: timedelta, exc: Exception) -> tuple[JobOutcome, str]:
+def _hold_unsent(message: Message[Any], ttl_ms: int, delay: timedelta, exc: Exception) -> tuple[JobOutcome, str]:
     """The broker did not answer: keep the job in Postgres for the relay."""
     _log_broker_down(message, exc)
     existing = _insert_held(_held_row(message, ttl_ms, HeldJobReason.BROKER_DOWN, timezone.now() + delay))
@@ -326,7 +326,7 @@ def _hold_unsent(message: Message, ttl_ms: int, delay: timedelta, exc: Exception
     return JobOutcome.HELD, message.message_id
 
 
-def _log_broker_down(message: Message, exc: Exception) -> None:
+def _log_broker_down(message: Message[Any], exc: Exception) -> None:
     job_id = message.options["job_id"]
     logger.warning(
         "broker unreachable, job %s kept in Postgres until it answers: %s",
@@ -336,7 +336,7 @@ def _log_broker_down(message: Message, exc: Exception) -> None:
     )
 
 
-def _held_row(message: Message, ttl_ms: int, reason: HeldJobReason, due_at: datetime) -> HeldJob:
+def _held_row(message: Message[Any], ttl_ms: int, reason: HeldJobReason, due_at: datetime) -> HeldJob:
     return HeldJob(
         job_id=message.options["job_id"],
         message_id=message.message_id,
@@ -360,7 +360,7 @@ def _insert_held(row: HeldJob) -> str | None:
     return None
 
 
-def _schedule(message: Message, ttl_ms: int, eta: datetime) -> tuple[JobOutcome, str]:
+def _schedule(message: Message[Any], ttl_ms: int, eta: datetime) -> tuple[JobOutcome, str]:
     """Keep a long delay in Postgres; its job id is taken now so equal jobs deduplicate."""
     try:
         owner = get_broker().send_unique(message, lock_ttl_ms=ttl_ms, mode=SendMode.HOLD)
@@ -380,7 +380,7 @@ def _schedule(message: Message, ttl_ms: int, eta: datetime) -> tuple[JobOutcome,
     return JobOutcome.SCHEDULED, message.message_id
 
 
-def _send_on_commit(message: Message, ttl_ms: int, delay: timedelta) -> tuple[JobOutcome, str]:
+def _send_on_commit(message: Message[Any], ttl_ms: int, delay: timedelta) -> tuple[JobOutcome, str]:
     """Transactional outbox: the row commits with the caller's data, then is sent."""
     row = _held_row(message, ttl_ms, HeldJobReason.OUTBOX, timezone.now() + OUTBOX_GRACE)
     existing = _insert_held(row)

@@ -63,8 +63,8 @@ class JobsCollector:
         failed = GaugeMetricFamily(
             f"{NAMESPACE}_failed_jobs", "Dead letters (FailedJob rows).", labels=["status", "job_type"]
         )
-        for count in status.failed:
-            failed.add_metric([count.status, count.job_type], count.count)
+        for failed_count in status.failed:
+            failed.add_metric([failed_count.status, failed_count.job_type], failed_count.count)
         yield failed
 
         duration = GaugeMetricFamily(

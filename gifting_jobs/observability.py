@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any
+
+    from dramatiq.broker import MessageProxy
     from dramatiq.message import Message
 
 #: The record attributes that make a log line about a job.
@@ -29,7 +32,7 @@ class JobContext:
     queue: str
 
     @classmethod
-    def of(cls, message: Message) -> JobContext:
+    def of(cls, message: Message[Any] | MessageProxy) -> JobContext:
         options = message.options
         return cls(
             job_id=str(options.get("job_id", message.message_id)),

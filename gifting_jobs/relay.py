@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from django.db import connection, transaction
@@ -21,8 +22,8 @@ from gifting_jobs.catalog import get_spec
 from gifting_jobs.dead_letters import record_failure
 from gifting_jobs.dispatch import send_held
 from gifting_jobs.exceptions import ConfigurationError
-from gifting_jobs.models import FailedJobReason, HeldJob
 from gifting_jobs.limits import ERROR_EXCERPT_CHARS
+from gifting_jobs.models import FailedJobReason, HeldJob
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def relay_due_jobs(broker: RedisBroker, *, batch_size: int) -> RelayResult:
         done: list[int] = []
         for row in rows:
             try:
-                message = Message(**{**row.message, "args": tuple(row.message["args"])})
+                message: Message[Any] = Message(**{**row.message, "args": tuple(row.message["args"])})
                 get_spec(message.actor_name)
             except (TypeError, KeyError, ConfigurationError) as exc:
                 _dead_letter_unsendable(row, exc)
@@ -102,7 +103,7 @@ def relay_due_jobs(broker: RedisBroker, *, batch_size: int) -> RelayResult:
 
 def _dead_letter_unsendable(row: HeldJob, exc: Exception) -> None:
     logger.error("held job %s cannot be sent: %s", row.job_id, exc, extra={"job_id": row.job_id, "job_type": row.job_type})
-    message = Message(
+    message: Message[Any] = Message(
         queue_name=row.queue,
         actor_name=row.job_type,
         args=tuple((row.message or {}).get("args", ())),

@@ -26,7 +26,7 @@ from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 
 from gifting_jobs.conf import DEV_WEBHOOK_SECRET, get_settings
-from gifting_jobs.exceptions import ValidationError
+from gifting_jobs.exceptions import FieldError, ValidationError
 from gifting_jobs.services.ingestion import handle_product_changed
 
 logger = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def _parse_json(body: bytes) -> tuple[Any, str | None]:
         return None, f"invalid JSON: {exc}"
 
 
-def _error(status: HTTPStatus, message: str, *, errors: list[dict[str, Any]] | None = None) -> JsonResponse:
+def _error(status: HTTPStatus, message: str, *, errors: list[FieldError] | None = None) -> JsonResponse:
     body: dict[str, Any] = {"error": message}
     if errors is not None:
         body["errors"] = errors

@@ -125,7 +125,7 @@ class ManagePyProcess:
 
     def __init__(self, command: str, *args: str, env: dict[str, str] | None = None) -> None:
         self.log_path = ROOT / ".local" / f"{command}-{os.getpid()}-{time.monotonic_ns()}.log"
-        self.log = open(self.log_path, "w+b")
+        self.log = open(self.log_path, "w+b")  # noqa: SIM115 (outlives this call; closed by stop())
         self.proc = subprocess.Popen(
             [sys.executable, "manage.py", command, *args],
             cwd=ROOT,

@@ -9,8 +9,8 @@ import uuid
 
 os.environ.setdefault("DRAMATIQ_NAMESPACE", f"gj-test-{uuid.uuid4().hex[:8]}")
 
-from core.settings import *  # noqa: E402,F403
-from core.settings import DATABASES, DRAMATIQ_BROKER, GIFTING_JOBS, INSTALLED_APPS  # noqa: E402
+from core.settings import *  # noqa: F403
+from core.settings import DATABASES, DRAMATIQ_BROKER, GIFTING_JOBS, INSTALLED_APPS
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.jobapp"]
 # One test database per run, so concurrent runs on one Postgres never collide.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dramatiq
+from dramatiq.broker import Broker
 
 from gifting_jobs.broker.redis_broker import RedisBroker
 from gifting_jobs.exceptions import ConfigurationError
@@ -10,7 +11,11 @@ from gifting_jobs.exceptions import ConfigurationError
 
 def get_broker() -> RedisBroker:
     """Dramatiq's global broker; a `ConfigurationError` if it is not `gifting_jobs.broker.RedisBroker`."""
-    broker = dramatiq.get_broker()
+    return as_redis_broker(dramatiq.get_broker())
+
+
+def as_redis_broker(broker: Broker) -> RedisBroker:
+    """`broker` (one a middleware hook was handed), checked to be gifting_jobs' RedisBroker."""
     if not isinstance(broker, RedisBroker):
         raise ConfigurationError(
             f"gifting_jobs needs DRAMATIQ_BROKER['BROKER'] = 'gifting_jobs.broker.RedisBroker', "

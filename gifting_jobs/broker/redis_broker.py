@@ -48,7 +48,7 @@ def _redis_message_id(data: bytes) -> str:
     if at >= 0:
         start = at + len(_REDIS_ID_MARK)
         return data[start : data.index(b'"', start)].decode()
-    return Message.decode(data).options["redis_message_id"]
+    return str(Message.decode(data).options["redis_message_id"])
 
 
 def _text(value: bytes | str) -> str:
@@ -163,7 +163,7 @@ class RedisBroker(DramatiqRedisBroker):
 
     def send_unique(
         self,
-        message: Message,
+        message: Message[Any],
         *,
         lock_ttl_ms: int,
         delay_ms: int | None = None,
@@ -185,7 +185,7 @@ class RedisBroker(DramatiqRedisBroker):
             self.emit_after("enqueue", message, delay_ms)
         return None
 
-    def send_unique_many(self, entries: list[tuple[Message, int, int | None]]) -> list[str | None]:
+    def send_unique_many(self, entries: list[tuple[Message[Any], int, int | None]]) -> list[str | None]:
         """`send_unique` for many `(message, lock_ttl_ms, delay_ms)`, pipelined in one round trip.
 
         Each message is deduplicated on its own; returns, per entry, None if it
@@ -209,8 +209,8 @@ class RedisBroker(DramatiqRedisBroker):
         return owners
 
     def _unique_call(
-        self, message: Message, lock_ttl_ms: int, delay_ms: int | None, mode: SendMode
-    ) -> tuple[Message, list[str], list[Any]]:
+        self, message: Message[Any], lock_ttl_ms: int, delay_ms: int | None, mode: SendMode
+    ) -> tuple[Message[Any], list[str], list[Any]]:
         """The message as enqueued (new Redis id, delay queue and eta) and the lock script's keys and args."""
         queue_name = message.queue_name
         message = message.copy(options={"redis_message_id": str(uuid4())})
@@ -230,12 +230,12 @@ class RedisBroker(DramatiqRedisBroker):
 
     def do_fetch(self, queue_name: str, prefetch: int) -> list[bytes]:
         """Dramatiq's fetch, then one call counting the fetched messages (delay queues excepted)."""
-        messages = self._dispatch("fetch")(queue_name, prefetch)
+        messages: list[bytes] = self._dispatch("fetch")(queue_name, prefetch)
         if not messages or queue_name.endswith(".DQ"):
             return messages
         ids = [_redis_message_id(data) for data in messages if data is not None]
         counts = self._run(self._count, [self.keys.deliveries(rid) for rid in ids], [DELIVERIES_TTL_MS])
-        self._fetch_counts.update(zip(ids, (int(c) for c in counts)))
+        self._fetch_counts.update(zip(ids, (int(c) for c in counts), strict=True))
         return messages
 
     def do_requeue(self, queue_name: str, *redis_message_ids: str) -> None:

@@ -10,8 +10,8 @@ from gifting_jobs.broker.keys import HELD_PREFIX
 # push nothing (the job waits in Postgres). "relay": push if the lock is free or held
 # for this owner; if the owner already sent it, or another job owns it, push nothing.
 # Returns nil when pushed (or held), else the current owner of the lock.
-SEND_UNIQUE = """
-local HELD_PREFIX = '%s'
+SEND_UNIQUE = f"""
+local HELD_PREFIX = '{HELD_PREFIX}'
 local mode = ARGV[5]
 if mode == 'send' then
   if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
@@ -31,7 +31,7 @@ end
 redis.call('hset', KEYS[3], ARGV[3], ARGV[4])
 redis.call('rpush', KEYS[2], ARGV[3])
 return false
-""" % HELD_PREFIX
+"""
 
 # Delete a key only if it holds this value: a job freeing its id (unless a
 # later job owns it by now), a holder releasing its mark. KEYS: key. ARGV: value.

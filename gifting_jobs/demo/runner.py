@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import dramatiq
 import redis
@@ -57,7 +57,7 @@ from gifting_jobs.models import (
     TasteProfile,
 )
 from gifting_jobs.models.reminders import NotificationPreference
-from gifting_jobs.payloads import TriggeredBy
+from gifting_jobs.payloads import CuratedCollectionsPayload, TriggeredBy
 from gifting_jobs.providers.embeddings import get_embedding_provider
 from gifting_jobs.services import (
     complete_taste_profile,
@@ -75,7 +75,8 @@ from gifting_jobs.work.products import embedding_is_current, products_with_vecto
 from gifting_jobs.work.profiles import taste_profile_text, text_hash
 
 if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
+    # The user model as django-stubs resolves AUTH_USER_MODEL (the foreign keys to it are typed so).
+    from django.contrib.auth.models import User
 
 #: How long each wait (catalog, profiles, collections, reminders) may take by default.
 DEFAULT_TIMEOUT_SECONDS = 300.0
@@ -141,10 +142,7 @@ class Progress(Protocol):
     def describe(self) -> str: ...
 
 
-P = TypeVar("P", bound=Progress)
-
-
-def wait_for(check: Callable[[], P], *, timeout: float, what: str) -> P:
+def wait_for[P: Progress](check: Callable[[], P], *, timeout: float, what: str) -> P:
     """Poll `check` until its progress is done; `DemoFailed` naming what is missing after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     interval = POLL_FIRST_INTERVAL_SECONDS
@@ -438,7 +436,7 @@ class DemoRunner:
             *report.table(("job type", "runs", "p50 ms", "p95 ms"), rows, right=(1, 2, 3)),
         ]
 
-    def _demo_user(self) -> AbstractBaseUser:
+    def _demo_user(self) -> User:
         user_model = get_user_model()
         email_field = user_model.get_email_field_name()
         user, created = user_model._default_manager.get_or_create(
@@ -457,7 +455,7 @@ class DemoRunner:
         )
         return user
 
-    def _taste_profiles(self) -> tuple[AbstractBaseUser, dict[str, Recipient]]:
+    def _taste_profiles(self) -> tuple[User, dict[str, Recipient]]:
         user = self._demo_user()
         recipients: dict[str, Recipient] = {}
         profiles: list[tuple[data.DemoProfile, TasteProfile]] = []
@@ -526,7 +524,7 @@ class DemoRunner:
             )
         return Waiting(done=len(current) == len(pks), detail=f"{len(current)} of {len(pks)} profiles embedded")
 
-    def _show_recommendations(self, user: AbstractBaseUser, recipient: Recipient, demo: data.DemoProfile) -> None:
+    def _show_recommendations(self, user: User, recipient: Recipient, demo: data.DemoProfile) -> None:
         try:
             recommendations = get_recommendations(user.pk, recipient_id=recipient.pk, limit=RECOMMENDATIONS_SHOWN)
         except RecommendationError as exc:
@@ -574,7 +572,7 @@ class DemoRunner:
 
     @staticmethod
     def _collections_state(jobs: Sequence[Job]) -> Waiting:
-        pending = [job.payload.surface for job in jobs if job_pending(job)]
+        pending = [cast(CuratedCollectionsPayload, job.payload).surface for job in jobs if job_pending(job)]
         return Waiting(done=not pending, detail=f"still building: {', '.join(map(str, pending))}")
 
     def _show_surface(self, surface: Surface, target: date) -> None:
@@ -591,7 +589,7 @@ class DemoRunner:
             rows.append((position, collection.title, len(items), report.clip(shown, 70) + more))
         self.emit(*report.table(("#", "collection", "items", "first products"), rows, right=(0, 2), max_cell=80))
 
-    def _occasion(self, user: AbstractBaseUser, recipient: Recipient) -> tuple[Occasion, bool]:
+    def _occasion(self, user: User, recipient: Recipient) -> tuple[Occasion, bool]:
         """The demo occasion, `days_ahead` days from today; True when its date was (re)set by this run."""
         wanted = timezone.localdate() + timedelta(days=data.OCCASION.days_ahead)
         occasion = Occasion.objects.filter(user=user, name=data.OCCASION.name).order_by("pk").first()
@@ -624,7 +622,7 @@ class DemoRunner:
         ]
         self.emit(*report.table(("channel", "offset", "scheduled for", "status", "sent at", "title"), rows))
 
-    def _reminders(self, user: AbstractBaseUser, recipient: Recipient) -> None:
+    def _reminders(self, user: User, recipient: Recipient) -> None:
         occasion, moved = self._occasion(user, recipient)
         with self._timed("reminders"):
             scheduling = schedule_reminders_for_occasion(occasion)

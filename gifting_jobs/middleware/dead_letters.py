@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from dramatiq.broker import Broker
+from dramatiq.broker import Broker, MessageProxy
 from dramatiq.middleware import Middleware, SkipMessage
-from dramatiq.message import Message
 
 from gifting_jobs.conf import get_settings
 from gifting_jobs.observability import JobContext
@@ -24,7 +23,7 @@ class DeadLetters(Middleware):
     in all; the next delivery records it and skips it instead.
     """
 
-    def before_process_message(self, broker: Broker, message: Message) -> None:
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         starts = message.options.pop("starts_after_crash", 0)
         if starts <= get_settings().MAX_WORKER_CRASHES:
             return
@@ -49,7 +48,7 @@ class DeadLetters(Middleware):
         raise SkipMessage()
 
     def after_process_message(
-        self, broker: Broker, message: Message, *, result: Any = None, exception: BaseException | None = None
+        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
     ) -> None:
         if exception is None or not message.failed:
             return

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dramatiq.broker import Broker
-from dramatiq.message import Message
+from dramatiq.broker import Broker, MessageProxy
 from dramatiq.middleware import Middleware
+
+from gifting_jobs.broker.current import as_redis_broker
 
 
 class Idempotency(Middleware):
@@ -17,31 +18,31 @@ class Idempotency(Middleware):
     enqueued meanwhile is deduplicated.
     """
 
-    def before_process_message(self, broker: Broker, message: Message) -> None:
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         redis_message_id = message.options.get("redis_message_id")
         if "job_id" in message.options and redis_message_id is not None:
-            starts = broker.starts_after_crash(redis_message_id)
+            starts = as_redis_broker(broker).starts_after_crash(redis_message_id)
             if starts:
                 message.options["starts_after_crash"] = starts
 
     def after_process_message(
-        self, broker: Broker, message: Message, *, result: Any = None, exception: BaseException | None = None
+        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
     ) -> None:
         if exception is None or message.failed:
             self._finish(broker, message)
 
-    def after_skip_message(self, broker: Broker, message: Message) -> None:
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
         self._finish(broker, message)
 
     @staticmethod
-    def _finish(broker: Broker, message: Message) -> None:
+    def _finish(broker: Broker, message: MessageProxy) -> None:
         job_id = message.options.get("job_id")
         redis_message_id = message.options.get("redis_message_id")
         if job_id is None:
             return
         if redis_message_id is None:
-            broker.finish(job_id, message.message_id)
+            as_redis_broker(broker).finish(job_id, message.message_id)
         else:
             # Freed in the ack's round trip: after the ack, so an equal job
             # enqueued meanwhile is never taken for this one.
-            broker.finish_on_ack(job_id, message.message_id, redis_message_id)
+            as_redis_broker(broker).finish_on_ack(job_id, message.message_id, redis_message_id)

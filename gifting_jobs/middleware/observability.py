@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
 from collections import defaultdict
 from typing import Any
 
-from dramatiq.broker import Broker
-from dramatiq.message import Message
+from dramatiq.broker import Broker, MessageProxy
 from dramatiq.middleware import Middleware
 
+from gifting_jobs.broker.current import as_redis_broker
 from gifting_jobs.conf import get_settings
 from gifting_jobs.observability import JobContext, current_job
 
@@ -52,14 +53,14 @@ class JobObservability(Middleware):
     """
 
     def __init__(self) -> None:
-        self._started: dict[str, tuple[float, Any, JobContext]] = {}
+        self._started: dict[str, tuple[float, contextvars.Token[JobContext | None], JobContext]] = {}
         self._durations: dict[str, list[float]] = defaultdict(list)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
         silence_dramatiq_failure_lines()
 
-    def before_process_message(self, broker: Broker, message: Message) -> None:
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         context = JobContext.of(message)
         token = current_job.set(context)
         self._started[message.message_id] = (time.perf_counter(), token, context)
@@ -67,11 +68,12 @@ class JobObservability(Middleware):
             logger.info("job started: %s %s", context.job_type, context.job_id, extra=context.extra())
 
     def after_process_message(
-        self, broker: Broker, message: Message, *, result: Any = None, exception: BaseException | None = None
+        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
     ) -> None:
-        started, token, context = self._started.pop(message.message_id, (None, None, None))
-        if started is None:
+        entry = self._started.pop(message.message_id, None)
+        if entry is None:
             return
+        started, token, context = entry
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
         with self._lock:
             self._durations[message.actor_name].append(duration_ms)
@@ -101,7 +103,7 @@ class JobObservability(Middleware):
                 extra=context.extra(duration_ms=duration_ms, outcome="retrying"),
             )
 
-    def after_skip_message(self, broker: Broker, message: Message) -> None:
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
         _, token, _ = self._started.pop(message.message_id, (None, None, None))
         context = JobContext.of(message)
         logger.warning("job skipped: %s %s", context.job_type, context.job_id, extra=context.extra(outcome="skipped"))
@@ -125,7 +127,7 @@ class JobObservability(Middleware):
             pending, self._durations = self._durations, defaultdict(list)
         if pending:
             try:
-                broker.record_durations(pending, window=get_settings().METRICS_WINDOW)
+                as_redis_broker(broker).record_durations(pending, window=get_settings().METRICS_WINDOW)
             except Exception:
                 logger.warning("could not record job durations", exc_info=True)
 

@@ -9,6 +9,7 @@ from django.db import DatabaseError, connection
 from dramatiq.broker import Broker
 from dramatiq.middleware import Middleware
 
+from gifting_jobs.broker.current import as_redis_broker
 from gifting_jobs.conf import get_settings
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class Relay(Middleware):
                     if holding:
                         # Drain: keep going while full batches come back.
                         while not self._stop.is_set():
-                            result = relay_due_jobs(broker, batch_size=settings.RELAY_BATCH_SIZE)
+                            result = relay_due_jobs(as_redis_broker(broker), batch_size=settings.RELAY_BATCH_SIZE)
                             if result.broker_down or result.handled < settings.RELAY_BATCH_SIZE:
                                 break
                 except DatabaseError:

@@ -6,8 +6,7 @@ import logging
 import traceback
 from typing import Any
 
-from dramatiq.broker import Broker
-from dramatiq.message import Message
+from dramatiq.broker import Broker, MessageProxy
 from dramatiq.middleware import Middleware
 
 from gifting_jobs.catalog import get_spec
@@ -32,7 +31,7 @@ class JobRetries(Middleware):
     """
 
     def after_process_message(
-        self, broker: Broker, message: Message, *, result: Any = None, exception: BaseException | None = None
+        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
     ) -> None:
         if exception is None:
             return
@@ -62,4 +61,5 @@ class JobRetries(Middleware):
             delay_ms = max(delay_ms, int(hint * 1000))
         delay_ms = min(delay_ms, int(get_settings().DELAY_HORIZON_SECONDS * 1000))
         message.options["retry_delay_ms"] = delay_ms
-        broker.enqueue(message, delay=delay_ms)
+        # Dramatiq types `enqueue` for a Message, yet its own Retries hands it the proxy (which delegates).
+        broker.enqueue(message, delay=delay_ms)  # type: ignore[arg-type]

@@ -52,3 +52,6 @@ class CuratedCollectionItem(models.Model):
             models.UniqueConstraint(fields=["collection", "product"], name="collection_item_unique_product"),
             models.UniqueConstraint(fields=["collection", "rank"], name="collection_item_unique_rank"),
         ]
+
+    def __str__(self) -> str:
+        return f"#{self.rank}: product {self.product_id} in collection {self.collection_id}"

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Generic, TypeVar
 
 from django.utils.module_loading import import_string
 
 from gifting_jobs.conf import GiftingJobsSettings, get_settings
 from gifting_jobs.exceptions import ConfigurationError
 
-P = TypeVar("P")
 
-
-class ConfiguredProvider(Generic[P]):
+class ConfiguredProvider[P]:
     """Resolves a `GIFTING_JOBS` key (an alias or a dotted path) to one shared instance.
 
     Worker threads share the instance (its HTTP pool, its model, its recorded

@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+
 import redis
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -207,7 +208,7 @@ def release_period_mark(duty: Duty, period: Period) -> None:
         logger.warning("duty %s: cannot reach Redis to release period %s", duty.name, period.key)
 
 
-@close_old_connections
+@close_old_connections  # type: ignore[untyped-decorator]  # django_apscheduler ships no type hints
 def run_duty(name: str, tick_seconds: int | None = None) -> object:
     """Run a duty for the current period, once: the function the job store refers to.
 

@@ -29,7 +29,7 @@ class PruneResult:
 def _delete_in_batches(queryset: QuerySet[Model]) -> int:
     deleted = 0
     while ids := list(queryset.values_list("pk", flat=True)[:PRUNE_BATCH_SIZE]):
-        deleted += queryset.model.objects.filter(pk__in=ids).delete()[0]
+        deleted += queryset.model._default_manager.filter(pk__in=ids).delete()[0]
     return deleted
 
 

@@ -31,7 +31,7 @@ from pydantic import (
     field_validator,
 )
 
-from gifting_jobs.exceptions import ValidationError
+from gifting_jobs.exceptions import ValidationError, field_error
 from gifting_jobs.models import Product, ProductStatus
 
 logger = logging.getLogger(__name__)
@@ -220,9 +220,8 @@ def _invalid(exc: PydanticValidationError, *, prefix: tuple[str, ...] = ()) -> V
     error = ValidationError.from_pydantic(exc, "product webhook body")
     if not prefix:
         return error
-    errors = [{**item, "loc": [*prefix, *item["loc"]]} for item in error.errors]
-    details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
-    return ValidationError(f"invalid product webhook body: {details}", errors)
+    errors = [field_error([*prefix, *item["loc"]], item["msg"], item["type"]) for item in error.errors]
+    return ValidationError.from_errors("product webhook body", errors)
 
 
 def handle_product_changed(payload: Mapping[str, Any] | ProductChange) -> IngestionResult:

@@ -57,7 +57,7 @@ MESSAGE_DELAYED = "Your taste profile is saved. Recommendations may be delayed a
 GENERIC_WORDS = frozenset(
     """a an and or the of for with at to in on by my their his her them someone you your
     gift gifts present accessory item product tool gear equipment kit set lover time home
-    high end new small close premium thing stuff other any all""".split()
+    high end new small close premium thing stuff other any all""".split()  # noqa: SIM905 (a word list reads best as words)
 )
 #: Everyday words for a relationship that the recipient taxonomy does not spell out.
 RELATIONSHIP_SYNONYMS: dict[str, str] = {
@@ -258,8 +258,9 @@ def derive_facets(answers: TasteProfileAnswers) -> dict[str, Any]:
 
 def facets_of(profile: TasteProfile) -> dict[str, Any]:
     """A profile's facets, re-derived from its answers when they were made by an older derivation."""
-    if profile.facets.get("version") == FACETS_VERSION:
-        return profile.facets
+    facets: dict[str, Any] = profile.facets
+    if facets.get("version") == FACETS_VERSION:
+        return facets
     return derive_facets(parse_answers(profile.answers))
 
 

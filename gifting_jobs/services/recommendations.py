@@ -30,7 +30,7 @@ from django.db.models.functions import Cast, Concat
 from pgvector import Vector
 from pgvector.django import CosineDistance
 
-from gifting_jobs.exceptions import ProfileBeingProcessed, ProfileNotFound, ValidationError
+from gifting_jobs.exceptions import FieldError, ProfileBeingProcessed, ProfileNotFound, ValidationError, field_error
 from gifting_jobs.jobs import enqueue_taste_profile_embedding
 from gifting_jobs.models import Product, ProductStatus, TasteProfile
 from gifting_jobs.payloads import TriggeredBy
@@ -239,7 +239,8 @@ def decode_vector(value: Any) -> np.ndarray:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return np.frombuffer(value, dtype=">f4", offset=_VECTOR_HEADER_BYTES).astype(np.float64)
     if hasattr(value, "to_numpy"):
-        return value.to_numpy().astype(np.float64)
+        array: np.ndarray = value.to_numpy().astype(np.float64)
+        return array
     return np.asarray(Vector._from_db(value), dtype=np.float64)
 
 
@@ -417,18 +418,17 @@ def recommend_for_profile(
 
 
 def _checked_arguments(user_id: Any, recipient_id: Any, limit: Any) -> None:
-    errors = []
+    errors: list[FieldError] = []
     for name, value, optional in (("user_id", user_id, False), ("recipient_id", recipient_id, True)):
         if value is None and optional:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            errors.append({"loc": [name], "msg": "Input should be a positive integer", "type": "int_type"})
+            errors.append(field_error(name, "Input should be a positive integer", "int_type"))
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         message = f"Input should be an integer from 1 to {MAX_LIMIT}"
-        errors.append({"loc": ["limit"], "msg": message, "type": "int_range"})
+        errors.append(field_error("limit", message, "int_range"))
     if errors:
-        details = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in errors)
-        raise ValidationError(f"invalid recommendation request: {details}", errors)
+        raise ValidationError.from_errors("recommendation request", errors)
 
 
 def get_recommendations(
@@ -444,7 +444,7 @@ def get_recommendations(
     """
     _checked_arguments(user_id, recipient_id, limit)
     profile = (
-        TasteProfile.objects.filter(user_id=user_id, recipient_id=recipient_id, completed_at__isnull=False)
+        TasteProfile.objects.filter(user_id=user_id, recipient=recipient_id, completed_at__isnull=False)
         # The vector stays in Postgres: the search reads it there.
         .defer("embedding")
         .annotate(has_vector=ExpressionWrapper(Q(embedding__isnull=False), output_field=BooleanField()))

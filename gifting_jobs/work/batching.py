@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable
-from typing import TypeVar
 
 from gifting_jobs.exceptions import ValidationError
-
-T = TypeVar("T")
 
 
 def check_batch_size(batch_size: int) -> None:
@@ -21,7 +18,7 @@ def check_batch_size(batch_size: int) -> None:
         )
 
 
-def process_in_batches(
+def process_in_batches[T](
     items: Iterable[T],
     *,
     batch_size: int,
@@ -52,7 +49,7 @@ def process_in_batches(
     return done
 
 
-def _flush(batch: list[T], handle: Callable[[list[T]], int], on_batch: Callable[[int], None] | None) -> int:
+def _flush[T](batch: list[T], handle: Callable[[list[T]], int], on_batch: Callable[[int], None] | None) -> int:
     done = handle(batch)
     if on_batch is not None:
         on_batch(len(batch))

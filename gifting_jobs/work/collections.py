@@ -210,7 +210,7 @@ def eligible_products(filters: CollectionFilters | None, *, model_name: str) -> 
 def _themes_of(enrichment: object) -> frozenset[str]:
     if not isinstance(enrichment, dict):
         return frozenset()
-    themes = set()
+    themes: set[str] = set()
     families = ((ThemeKind.TAG, ENRICHMENT_TAGS, GIFT_TAGS), (ThemeKind.OCCASION, ENRICHMENT_OCCASIONS, OCCASIONS))
     for kind, key, terms in families:
         known = {t.slug for t in terms}
@@ -275,7 +275,7 @@ def _theme_order(
     Efraimidis-Spirakis: each theme draws u in (0, 1) and sorts by u ** (1 / weight),
     so heavier themes tend to come first while every theme keeps a chance.
     """
-    order = []
+    order: list[str] = []
     for kind in SURFACES[surface].theme_kinds:
         keyed = []
         for key in sorted(k for k in members if k.startswith(f"{kind}:")):

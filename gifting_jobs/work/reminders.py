@@ -35,8 +35,8 @@ from gifting_jobs.catalog import JobType, get_spec
 from gifting_jobs.conf import get_settings
 from gifting_jobs.exceptions import ConfigurationError, PermanentJobError, TransientJobError
 from gifting_jobs.limits import PROVIDER_MESSAGE_ID_MAX_LENGTH
-from gifting_jobs.models import Channel, NotificationSchedule, NotificationStatus
-from gifting_jobs.payloads import ReminderDispatchPayload, TriggeredBy
+from gifting_jobs.models import NotificationSchedule, NotificationStatus
+from gifting_jobs.payloads import ChannelName, ReminderDispatchPayload, TriggeredBy
 from gifting_jobs.providers.push import PushMessage, get_push_backend
 from gifting_jobs.retry_policy import ErrorKind
 
@@ -57,16 +57,16 @@ def idempotency_key(schedule_id: int) -> str:
 
 # The claim and the record of a send run for every reminder: one plain statement
 # each, instead of building the same ORM update (a Case, several filters) per job.
-_CLAIM_SQL = """
-UPDATE {table} SET status = 'SENDING', sending_started_at = %(now)s, updated_at = %(now)s,
+_CLAIM_SQL = f"""
+UPDATE {NotificationSchedule._meta.db_table} SET status = 'SENDING', sending_started_at = %(now)s, updated_at = %(now)s,
     attempts = CASE WHEN status = 'FAILED' THEN 1 ELSE attempts + 1 END
 WHERE id = %(id)s AND status = ANY(%(claimable)s)
-""".format(table=NotificationSchedule._meta.db_table)
-_SENT_SQL = """
-UPDATE {table} SET status = 'SENT', sent_at = %(now)s, provider_message_id = %(provider_id)s,
+"""
+_SENT_SQL = f"""
+UPDATE {NotificationSchedule._meta.db_table} SET status = 'SENT', sent_at = %(now)s, provider_message_id = %(provider_id)s,
     last_error = '', updated_at = %(now)s
 WHERE id = %(id)s AND status = 'SENDING' AND sending_started_at = %(started)s
-""".format(table=NotificationSchedule._meta.db_table)
+"""
 #: States a dispatch may claim: QUEUED, and FAILED too for a dead letter retried by hand (a resend on purpose).
 _CLAIMABLE = [NotificationStatus.QUEUED.value]
 _CLAIMABLE_ON_RETRY = [NotificationStatus.QUEUED.value, NotificationStatus.FAILED.value]
@@ -76,7 +76,8 @@ def _execute(sql: str, params: dict[str, Any]) -> int:
     """Run one of the statements above; returns the rows changed."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        changed: int = cursor.rowcount
+        return changed
 
 
 def dispatch_reminder(payload: ReminderDispatchPayload) -> None:
@@ -158,7 +159,7 @@ def _record_failure(
 def _send(payload: ReminderDispatchPayload) -> str:
     """Send through the payload's channel; returns the provider's message id."""
     content = payload.payload
-    if payload.channel == Channel.EMAIL:
+    if payload.channel == ChannelName.EMAIL:
         return send_email_reminder(payload.schedule_id, payload.user_id, subject=content.title, body=content.body)
     result = get_push_backend().send(
         PushMessage(

@@ -146,10 +146,9 @@ def test_gifting_demo__dead_letters_fail_the_run_and_are_reported(clean_broker: 
 def test_gifting_demo__times_out_with_a_clear_message(clean_broker: Any, transactional_db: None) -> None:
     # Given enrichment that keeps failing transiently (its retry is due long after the wait)
     provider = f"{__name__}.{UnavailableEnrichmentProvider.__name__}"
-    with override_settings(GIFTING_JOBS=providers(ENRICHMENT_PROVIDER=provider)):
-        # When the demo waits at most one second per step, Then it stops with what was missing
-        with pytest.raises(CommandError) as caught:
-            run_demo(products=2, timeout=1)
+    # When the demo waits at most one second per step, Then it stops with what was missing
+    with override_settings(GIFTING_JOBS=providers(ENRICHMENT_PROVIDER=provider)), pytest.raises(CommandError) as caught:
+        run_demo(products=2, timeout=1)
 
     message = str(caught.value)
     assert message.startswith("demo failed: timed out after 1 s waiting for the demo products' enrichment")
@@ -160,9 +159,11 @@ def test_gifting_demo__times_out_with_a_clear_message(clean_broker: Any, transac
 
 @pytest.mark.django_db
 def test_gifting_demo__empty_webhook_secret_is_a_clear_error() -> None:
-    with override_settings(GIFTING_JOBS=providers(WEBHOOK_SECRET="")):
-        with pytest.raises(CommandError, match=r"WEBHOOK_SECRET'\] is empty.*set GIFTING_WEBHOOK_SECRET"):
-            run_demo(products=1)
+    with (
+        override_settings(GIFTING_JOBS=providers(WEBHOOK_SECRET="")),
+        pytest.raises(CommandError, match=r"WEBHOOK_SECRET'\] is empty.*set GIFTING_WEBHOOK_SECRET"),
+    ):
+        run_demo(products=1)
     assert not Product.objects.exists()
 
 

@@ -11,3 +11,6 @@ class Execution(models.Model):
     attempt = models.PositiveIntegerField(default=1)
     pid = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.job_type} {self.job_id} attempt {self.attempt}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import dramatiq
 import pytest
@@ -21,7 +21,7 @@ SAMPLES = {
     JobType.CURATED_COLLECTIONS: {"surface": "home", "target_date": date(2026, 12, 1), "triggered_by": "scheduler"},
     JobType.REMINDER_DISPATCH: {
         "schedule_id": 9, "user_id": 1, "channel": "EMAIL", "payload": {"title": "t", "body": "b"},
-        "scheduled_for": datetime(2026, 12, 1, 9, tzinfo=timezone.utc), "triggered_by": "scheduler",
+        "scheduled_for": datetime(2026, 12, 1, 9, tzinfo=UTC), "triggered_by": "scheduler",
     },
 }
 #: The public function of each type.

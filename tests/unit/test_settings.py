@@ -29,16 +29,14 @@ def test_settings__override_settings_is_seen():
 
 
 def test_checks__report_bad_settings():
-    with override_settings(GIFTING_JOBS={"EMBEDDING_PROVIDR": "openai"}):
-        with pytest.raises(SystemCheckError, match="EMBEDDING_PROVIDER"):
-            call_command("check")
+    with override_settings(GIFTING_JOBS={"EMBEDDING_PROVIDR": "openai"}), pytest.raises(SystemCheckError, match="EMBEDDING_PROVIDER"):
+        call_command("check")
 
 
 def test_checks__report_a_broken_middleware_list():
     broker = {**settings.DRAMATIQ_BROKER, "MIDDLEWARE": ["dramatiq.middleware.Retries"]}
-    with override_settings(DRAMATIQ_BROKER=broker):
-        with pytest.raises(SystemCheckError, match="gifting_jobs.E012"):
-            call_command("check")
+    with override_settings(DRAMATIQ_BROKER=broker), pytest.raises(SystemCheckError, match=r"gifting_jobs.E012"):
+        call_command("check")
 
 
 def test_checks__warn_about_an_empty_webhook_secret():

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from gifting_jobs.exceptions import GiftingJobsError
+from gifting_jobs.payloads import CuratedCollectionsPayload
 from gifting_jobs.services.collections import generate_daily_collections
 
 #: The one date format `--date` accepts.
@@ -38,4 +39,5 @@ class Command(BaseCommand):
         except GiftingJobsError as exc:
             raise CommandError(str(exc)) from exc
         for job in jobs:
-            self.stdout.write(f"{job.payload.surface}\t{job.payload.target_date}\t{job.outcome}\t{job.id}")
+            payload = cast(CuratedCollectionsPayload, job.payload)
+            self.stdout.write(f"{payload.surface}\t{payload.target_date}\t{job.outcome}\t{job.id}")

@@ -34,6 +34,10 @@ class EmbeddingProvider:
     #: Whether the provider calls a remote service (and so can fail transiently).
     is_remote: bool = False
 
+    def __init__(self, *, dimensions: int) -> None:
+        """Every provider is built with `dimensions=` (`EMBEDDING_DIMENSIONS`), by `get_embedding_provider`."""
+        self.dimensions = dimensions
+
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """One unit-length vector per text, in order."""
         raise NotImplementedError

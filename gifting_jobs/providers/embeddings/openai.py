@@ -65,4 +65,5 @@ class OpenAIEmbeddingProvider(EmbeddingProvider):
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         if not np.all(norms > 0):
             raise PermanentJobError("OpenAI embeddings: the answer holds a zero vector")
-        return (matrix / norms).tolist()
+        vectors: list[list[float]] = (matrix / norms).tolist()
+        return vectors

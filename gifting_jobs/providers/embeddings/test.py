@@ -25,7 +25,8 @@ def hashed_unit_vector(text: str, dimensions: int) -> list[float]:
     """A unit vector drawn from a generator seeded by the SHA-256 of `text`."""
     seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:SEED_BYTES], "big")
     vector = np.random.default_rng(seed).standard_normal(dimensions)
-    return (vector / np.linalg.norm(vector)).tolist()
+    unit: list[float] = (vector / np.linalg.norm(vector)).tolist()
+    return unit
 
 
 class RecordingEmbeddingProvider(EmbeddingProvider):

@@ -26,9 +26,15 @@ if TYPE_CHECKING:
 #: Longest product text sent to the model, in characters (longer descriptions add cost, not tags).
 MAX_PROMPT_TEXT_CHARS = 4000
 
-TagSlug = Literal[tuple(term.slug for term in GIFT_TAGS)]  # type: ignore[valid-type]
-OccasionSlug = Literal[tuple(term.slug for term in OCCASIONS)]  # type: ignore[valid-type]
-RecipientSlug = Literal[tuple(term.slug for term in RECIPIENT_TYPES)]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    # A type checker cannot follow Literals built from the taxonomy at import; pydantic validates them.
+    TagSlug = str
+    OccasionSlug = str
+    RecipientSlug = str
+else:
+    TagSlug = Literal[tuple(term.slug for term in GIFT_TAGS)]
+    OccasionSlug = Literal[tuple(term.slug for term in OCCASIONS)]
+    RecipientSlug = Literal[tuple(term.slug for term in RECIPIENT_TYPES)]
 
 
 class EnrichmentAnswer(BaseModel):

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.test import Client
 from django.http import HttpResponse
+from django.test import Client
 from django.urls import reverse
 
 from gifting_jobs.conf import get_settings

@@ -194,7 +194,7 @@ def test_handle_product_changed__concurrent_creates_make_one_row(transactional_d
                 results["first"] = handle_product_changed(event())
                 inserted.set()
                 release.wait(timeout=20)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+        except BaseException as exc:  # Reported by the test below.
             failures.append(exc)
         finally:
             inserted.set()
@@ -203,7 +203,7 @@ def test_handle_product_changed__concurrent_creates_make_one_row(transactional_d
     def second_delivery() -> None:
         try:
             results["second"] = handle_product_changed(second)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             failures.append(exc)
         finally:
             connection.close()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.test import override_settings
 from django.conf import settings
+from django.test import override_settings
 from django.urls import reverse
 
 from gifting_jobs.conf import DEFAULT_WEBHOOK_MAX_BODY_BYTES

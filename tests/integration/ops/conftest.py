@@ -55,7 +55,7 @@ def known_state(transactional_db: None, clean_broker: RedisBroker) -> Iterator[K
     enqueue_product_enrichment(2, triggered_by="manual", delay=timedelta(minutes=5))
     # Bulk band: one in flight, one dead, one delayed held in a worker's memory.
     enqueue_product_enrichment(3, triggered_by="manual", priority=9)
-    in_flight, _ = fetch(broker, "catalog.bulk")
+    _in_flight, _ = fetch(broker, "catalog.bulk")
     enqueue_product_enrichment(4, triggered_by="manual", priority=9)
     dead, dead_consumer = fetch(broker, "catalog.bulk")
     dead_consumer.nack(dead)

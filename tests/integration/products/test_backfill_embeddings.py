@@ -114,7 +114,7 @@ def test_backfill_embeddings__persistent_failure_stops_with_how_to_resume(make_p
     make_product(title="Gift")
     openai_providers.script("embeddings", then=SERVER_ERROR)
 
-    with pytest.raises(CommandError, match="stopped after 0 of 1 rows .*HTTP 500.*run the command again to resume"):
+    with pytest.raises(CommandError, match=r"stopped after 0 of 1 rows .*HTTP 500.*run the command again to resume"):
         backfill()
 
     assert len(openai_providers.requests_to("embeddings")) == BULK_RETRY.attempts

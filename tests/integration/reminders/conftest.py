@@ -177,7 +177,7 @@ class PushReceiver:
 
 def _handler_for(receiver: PushReceiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             headers = {key.lower(): value for key, value in self.headers.items()}
             status, body, extra_headers = receiver.handle(headers, json.loads(raw or b"{}"))

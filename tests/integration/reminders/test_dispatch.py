@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from gifting_jobs.broker import get_broker
 from gifting_jobs.catalog import get_spec
 from gifting_jobs.dead_letters import retry_failed_job
-from gifting_jobs.broker import get_broker
 from gifting_jobs.dispatch import build_message
 from gifting_jobs.exceptions import PermanentJobError, TransientJobError
 from gifting_jobs.jobs import EnqueueOptions, enqueue_reminder_dispatch

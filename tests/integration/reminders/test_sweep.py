@@ -104,7 +104,7 @@ def test_process_overdue_reminders__a_row_with_a_bad_payload_is_failed_and_the_o
 
 @pytest.mark.parametrize("size", [0, -1, 10_001, "10", True, None])
 def test_process_overdue_reminders__batch_size_is_validated(size, transactional_db):
-    with pytest.raises(ValidationError, match="batch_size must be an int in 1..10000"):
+    with pytest.raises(ValidationError, match=r"batch_size must be an int in 1..10000"):
         process_overdue_reminders(batch_size=size)
 
 
@@ -119,7 +119,7 @@ def test_process_overdue_reminders_command__sweeps_and_reports(clean_broker, tra
 
 @pytest.mark.parametrize("value", ["0", "abc", "20000", "-5"])
 def test_process_overdue_reminders_command__a_bad_batch_size_is_a_clear_error(value, transactional_db):
-    with pytest.raises(CommandError, match="--batch-size must be an integer in 1..10000"):
+    with pytest.raises(CommandError, match=r"--batch-size must be an integer in 1..10000"):
         call_command("process_overdue_reminders", "--batch-size", value)
 
 

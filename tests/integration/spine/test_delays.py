@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.test import override_settings
 from django.conf import settings
+from django.test import override_settings
 from django.utils import timezone
 
 from gifting_jobs.dispatch import JobOutcome, enqueue

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from gifting_jobs.dispatch import enqueue
 from gifting_jobs.broker.bands import Band, band_for, physical_queue
+from gifting_jobs.dispatch import enqueue
 from tests.conftest import wait_until
 from tests.jobapp.models import Execution
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from gifting_jobs.dead_letters import retry_failed_job
 from gifting_jobs.dispatch import JobOutcome, enqueue
 from gifting_jobs.models import FailedJob, FailedJobReason, FailedJobStatus
@@ -22,7 +24,7 @@ def test_retries__transient_errors_are_retried_with_backoff(clean_broker, start_
     assert [r.attempt for r in runs] == [1, 2, 3]
     assert not FailedJob.objects.exists()
     # Backoff: at least half the ceiling (min_backoff * 2**(n-1)) between attempts.
-    for n, (before, after) in enumerate(zip(runs, runs[1:]), start=1):
+    for n, (before, after) in enumerate(itertools.pairwise(runs), start=1):
         floor_ms = FAST.min_backoff.total_seconds() * 1000 * 2 ** (n - 1) / 2
         assert (after.started_at - before.started_at).total_seconds() * 1000 >= floor_ms
 

@@ -41,7 +41,7 @@ def test_job_that_kills_its_worker__is_dead_lettered_after_the_cap(clean_broker,
     for _ in range(MAX_RESTARTS):
         process = worker_processes("--queues", "crashing")
         wait_until(
-            lambda: process.proc.poll() is not None or FailedJob.objects.filter(job_id=job.id).exists(),
+            lambda: process.proc.poll() is not None or FailedJob.objects.filter(job_id=job.id).exists(),  # noqa: B023 (waited on in this iteration)
             timeout=60,
             what="worker to die or the job to be dead-lettered",
         )

@@ -46,9 +46,11 @@ def test_http_push_backend__body_carries_the_user_the_notification_and_the_data(
 
 
 def test_http_push_backend__needs_an_http_url():
-    with override_settings(GIFTING_JOBS={"PUSH_URL": ""}):
-        with pytest.raises(ConfigurationError, match=r"PUSH_URL'\] to be an http\(s\) URL"):
-            HttpPushBackend()
+    with (
+        override_settings(GIFTING_JOBS={"PUSH_URL": ""}),
+        pytest.raises(ConfigurationError, match=r"PUSH_URL'\] to be an http\(s\) URL"),
+    ):
+        HttpPushBackend()
     with override_settings(GIFTING_JOBS={"PUSH_URL": "https://push.example/v1", "PUSH_TOKEN": "s3cret"}):
         backend = HttpPushBackend()
     assert (backend.url, backend.token, backend.timeout) == ("https://push.example/v1", "s3cret", 10.0)

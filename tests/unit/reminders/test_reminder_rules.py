@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import smtplib
-import socket
 import zoneinfo
 from datetime import date, datetime, time
 
@@ -82,7 +81,7 @@ def test_reminder_settings__are_validated_with_the_fix_named():
         (smtplib.SMTPAuthenticationError(535, b"bad credentials"), PermanentJobError, "(535)"),
         (smtplib.SMTPServerDisconnected("gone"), TransientJobError, "unreachable"),
         (ConnectionRefusedError(111, "refused"), TransientJobError, "unreachable"),
-        (socket.timeout("timed out"), TransientJobError, "timed out"),
+        (TimeoutError("timed out"), TransientJobError, "timed out"),
     ],
 )
 def test_classify_smtp_error__5xx_permanent_everything_else_transient(error, kind, fragment):
