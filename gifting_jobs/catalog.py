@@ -122,7 +122,7 @@ def all_specs(*, overrides: bool = True) -> list[JobSpec]:
 
 def registered_names() -> list[str]:
     """The names of every registered job type, built-in and the host project's."""
-    return list(_registry)
+    return [str(name) for name in _registry]
 
 
 register(

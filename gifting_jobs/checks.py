@@ -34,7 +34,11 @@ VECTOR_COLUMN = "embedding"
 @register(Tags.compatibility)
 def check_installed_apps(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """django_dramatiq first (it sets up the broker), and every app gifting_jobs needs."""
-    apps = list(settings.INSTALLED_APPS)
+    return installed_apps_errors(list(settings.INSTALLED_APPS))
+
+
+def installed_apps_errors(apps: Sequence[str]) -> list[CheckMessage]:
+    """The INSTALLED_APPS problems of `apps`, each naming the line to add."""
     errors: list[CheckMessage] = []
     fix = f"{IMPORT_LINE}\n\t{APPS_LINE}"
     if gifting_settings.DRAMATIQ_APP not in apps:
@@ -46,7 +50,7 @@ def check_installed_apps(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
                 id="gifting_jobs.E020",
             )
         )
-    elif apps.index(gifting_settings.DRAMATIQ_APP) > apps.index("gifting_jobs"):
+    elif "gifting_jobs" in apps and apps.index(gifting_settings.DRAMATIQ_APP) > apps.index("gifting_jobs"):
         errors.append(
             Error(
                 "'django_dramatiq' comes after 'gifting_jobs' in INSTALLED_APPS: actors would be declared "
