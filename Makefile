@@ -8,11 +8,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-fast demo bench check clean
+.PHONY: help venv test test-fast hostproject demo bench check clean
 
 help:
 	@echo "make test   - bootstrap the venv and run the whole suite (real Postgres+pgvector, Redis, workers)"
 	@echo "make demo   - bootstrap and run the end-to-end demo on the embedded defaults"
+	@echo "make hostproject - the README's 'Add gifting_jobs to your Django project' on a fresh startproject, from the wheel"
 	@echo "make bench  - run the benchmarks in bench/"
 
 $(STAMP): requirements-dev.txt pyproject.toml
@@ -30,6 +31,10 @@ test: venv
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow"
+
+# The wheel in a fresh virtualenv, `startproject`, the README's lines, a worker, the admin (~1 min).
+hostproject: venv
+	$(BIN)/python -m pytest tests/e2e/test_host_project.py
 
 demo: venv
 	$(BIN)/python manage.py migrate --noinput
