@@ -17,8 +17,6 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from gifting_jobs import settings as gifting_settings
 from gifting_jobs.exceptions import ConfigurationError
 
-#: The gifting middleware, in order (kept for callers that list only ours).
-REQUIRED_MIDDLEWARE = [m for m in gifting_settings.MIDDLEWARE if m.startswith("gifting_jobs.")]
 #: The settings line that produces a correct DRAMATIQ_BROKER.
 BROKER_LINE = "DRAMATIQ_BROKER = gifting_settings.dramatiq_broker(REDIS_URL)"
 #: The settings line that produces a correct INSTALLED_APPS.
