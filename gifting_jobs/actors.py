@@ -13,8 +13,11 @@ import dramatiq
 from django.utils.module_loading import import_string
 
 from gifting_jobs.catalog import JobSpec, all_specs
+from gifting_jobs.exceptions import ConfigurationError
 
 _declared: dict[str, dramatiq.Actor[..., None]] = {}
+# Set once the app's ready() declared the catalog: later types get their actor at once.
+_broker_ready = False
 
 
 def declare_actor(spec: JobSpec[Any]) -> dramatiq.Actor[..., None]:
@@ -32,20 +35,41 @@ def declare_actor(spec: JobSpec[Any]) -> dramatiq.Actor[..., None]:
 
     run.__name__ = run.__qualname__ = spec.name
     run.__doc__ = f"Run a {spec.name} job: validate its payload, then {spec.work}(payload)."
+    options: dict[str, Any] = {}
+    # Without dramatiq's TimeLimit middleware the option is refused and every command
+    # would crash at start-up; `manage.py check` names the missing middleware instead.
+    if "time_limit" in dramatiq.get_broker().actor_options:
+        options["time_limit"] = int(spec.time_limit.total_seconds() * 1000)
     # Dramatiq types `actor(fn, **options)` only as `actor(**options)(fn)`.
     actor = dramatiq.actor(
         actor_name=spec.name,
         queue_name=spec.queue,
         # Orders the worker's in-memory queue: urgent types first.
         priority=spec.priority,
-        time_limit=int(spec.time_limit.total_seconds() * 1000),
+        **options,
     )(run)
     _declared[spec.name] = actor
     return actor
 
 
 def declare_all() -> dict[str, dramatiq.Actor[..., None]]:
-    """Declare an actor for every job type in the catalog."""
-    for spec in all_specs():
+    """Declare an actor for every job type in the catalog (the app's ready() does it)."""
+    global _broker_ready
+    try:
+        specs = all_specs()
+    except ConfigurationError:
+        # Bad GIFTING_JOBS: `manage.py check` reports it; commands must start to say so.
+        specs = all_specs(overrides=False)
+    for spec in specs:
         declare_actor(spec)
+    _broker_ready = True
     return dict(_declared)
+
+
+def declare_when_ready(spec: JobSpec[Any]) -> None:
+    """Declare the actor of a type registered late; before the app is ready, `declare_all` will."""
+    if _broker_ready:
+        try:
+            declare_actor(spec.with_overrides())
+        except ConfigurationError:
+            declare_actor(spec)

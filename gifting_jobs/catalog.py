@@ -3,8 +3,8 @@
 A `JobSpec` names the type, its payload schema, the dotted path of the function
 doing the work, its queue, default priority, retry policy, time limit, how its
 default idempotency id and entity id are derived, and how its errors are
-classified. Built-in types are registered at import; tests and host projects
-may `register()` their own.
+classified. Built-in types are registered at import; host projects declare
+theirs with `gifting_jobs.jobs.declare_job_type` (which registers here).
 """
 
 from __future__ import annotations
@@ -114,8 +114,16 @@ def get_spec(name: str) -> JobSpec[Any]:
         raise ConfigurationError(f"unknown job type {name!r}; registered types: {known}") from None
 
 
-def all_specs() -> list[JobSpec[Any]]:
+def all_specs(*, overrides: bool = True) -> list[JobSpec[Any]]:
+    """Every registered job type; `overrides=False` gives the declared specs, settings ignored."""
+    if not overrides:
+        return list(_registry.values())
     return [spec.with_overrides() for spec in _registry.values()]
+
+
+def registered_names() -> list[str]:
+    """The names of every registered job type, built-in and the host project's."""
+    return [str(name) for name in _registry]
 
 
 register(

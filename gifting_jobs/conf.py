@@ -8,6 +8,7 @@ through the app's system checks.
 from __future__ import annotations
 
 import difflib
+import typing
 from datetime import time, timedelta
 from typing import Any, Literal
 
@@ -124,17 +125,37 @@ class GiftingJobsSettings(BaseModel):
 _cache: tuple[dict[str, Any], GiftingJobsSettings] | None = None
 
 
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The keys known at the depth of an error's location (a field of a model, or of a dict's values)."""
+    model: Any = GiftingJobsSettings
+    index = 0
+    while index < len(loc) - 1:
+        annotation = model.model_fields[loc[index]].annotation
+        if typing.get_origin(annotation) is dict:
+            # Skip the dict key (a job type name): its values are the next model.
+            annotation = typing.get_args(annotation)[1]
+            index += 1
+        model = annotation
+        index += 1
+    return list(model.model_fields)
+
+
+def setting_path(loc: tuple[Any, ...]) -> str:
+    """`GIFTING_JOBS['JOBS']['product_embedding']` for a location, as a user writes it."""
+    return "GIFTING_JOBS" + "".join(f"[{part!r}]" for part in loc)
+
+
 def _explain(exc: PydanticValidationError) -> str:
-    known = list(GiftingJobsSettings.model_fields)
     lines = []
     for err in exc.errors(include_url=False):
-        key = ".".join(map(str, err["loc"]))
+        loc = tuple(err["loc"])
         if err["type"] == "extra_forbidden":
-            guess = difflib.get_close_matches(str(err["loc"][0]), known, n=1)
+            known = _fields_at(loc)
+            guess = difflib.get_close_matches(str(loc[-1]), known, n=1)
             hint = f", did you mean {guess[0]!r}?" if guess else f"; known keys: {', '.join(known)}"
-            lines.append(f"unknown key {key!r}{hint}")
+            lines.append(f"{setting_path(loc[:-1])} has an unknown key {loc[-1]!r}{hint}")
         else:
-            lines.append(f"{key}: {err['msg']}")
+            lines.append(f"{setting_path(loc)}: {err['msg']}")
     return "GIFTING_JOBS is invalid: " + "; ".join(lines)
 
 

@@ -12,24 +12,35 @@ transaction and sent after commit; a rollback sends nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from gifting_jobs.catalog import JobType
+from gifting_jobs.catalog import DEFAULT_PRIORITY, DEFAULT_TIME_LIMIT, JobSpec, JobType, register
 from gifting_jobs.dispatch import EnqueueOptions, Job, JobOutcome, enqueue, enqueue_many
-from gifting_jobs.exceptions import ValidationError
-from gifting_jobs.payloads import SurfaceName, TriggeredBy
+from gifting_jobs.exceptions import ConfigurationError, ValidationError
+from gifting_jobs.payloads import JobPayload, SurfaceName, TriggeredBy
+from gifting_jobs.retry_policy import RetryPolicy
+
+#: Retry defaults of a declared job type: attempts (first included) and the backoff range.
+DEFAULT_ATTEMPTS = 5
+DEFAULT_MIN_BACKOFF = timedelta(seconds=5)
+DEFAULT_MAX_BACKOFF = timedelta(minutes=5)
 
 __all__ = [
     "EnqueueOptions",
     "Job",
     "JobOutcome",
+    "JobPayload",
+    "JobSpec",
     "JobType",
     "ProductProcessingJobs",
     "TriggeredBy",
     "ValidationError",
+    "declare_job_type",
     "enqueue_curated_collections",
+    "enqueue_job",
     "enqueue_many",
     "enqueue_product_embedding",
     "enqueue_product_enrichment",
@@ -172,3 +183,64 @@ def enqueue_reminder_dispatch(
         },
         opts,
     )
+
+
+def declare_job_type(
+    name: str,
+    *,
+    payload: type[JobPayload],
+    work: Callable[[Any], None] | str,
+    job_id: Callable[[Any], str],
+    entity_id: Callable[[Any], str] | None = None,
+    queue: str = "default",
+    priority: int = DEFAULT_PRIORITY,
+    attempts: int = DEFAULT_ATTEMPTS,
+    min_backoff: timedelta = DEFAULT_MIN_BACKOFF,
+    max_backoff: timedelta = DEFAULT_MAX_BACKOFF,
+    time_limit: timedelta = DEFAULT_TIME_LIMIT,
+) -> JobSpec[Any]:
+    """Add a job type of the host project to the catalog; enqueue it with `enqueue_job(name, ...)`.
+
+    Call it at import of an installed app's `jobs.py` (discovered at start-up).
+    `payload` subclasses `JobPayload` (it carries `triggered_by`); `work(payload)`
+    does the job, a module-level function or its dotted path; `job_id(payload)` is
+    the idempotency id (equal ids pending at once run once). The type gets the
+    spine's guarantees: dedupe, retries with backoff, dead letters, logs, metrics.
+    """
+    if not (isinstance(payload, type) and issubclass(payload, JobPayload)):
+        raise ConfigurationError(f"job type {name!r}: payload must subclass gifting_jobs.jobs.JobPayload")
+    if callable(work):
+        if "<" in work.__qualname__:
+            raise ConfigurationError(f"job type {name!r}: work must be a module-level function, not {work.__qualname__}")
+        work = f"{work.__module__}.{work.__qualname__}"
+    try:
+        retry = RetryPolicy(attempts=attempts, min_backoff=min_backoff, max_backoff=max_backoff)
+    except ValueError as exc:
+        raise ConfigurationError(f"job type {name!r}: {exc}") from None
+    spec = register(
+        JobSpec(
+            name=name,
+            payload_model=payload,
+            work=work,
+            default_id=job_id,
+            entity_id=entity_id or job_id,
+            queue=queue,
+            priority=priority,
+            retry=retry,
+            time_limit=time_limit,
+        )
+    )
+    # Imported here: actors import the broker, which a settings-time import must not.
+    from gifting_jobs.actors import declare_when_ready
+
+    declare_when_ready(spec)
+    return spec
+
+
+def enqueue_job(job_type: str, fields: Mapping[str, Any], *, triggered_by: str, **opts: Any) -> Job:
+    """Enqueue a job of any registered type, the host project's included.
+
+    `fields` are the payload's fields but `triggered_by`; `opts` as for every
+    enqueue function. Raises `ValidationError` before anything is sent.
+    """
+    return enqueue(job_type, {**fields, "triggered_by": triggered_by}, opts)

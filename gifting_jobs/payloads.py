@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 #: Largest collections request a surface may make.
 MAX_COLLECTIONS = 24
@@ -23,8 +23,18 @@ EntityId = Annotated[int, Field(ge=1, strict=False)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
+#: What a `triggered_by` value looks like: dotted lowercase words ("product.created", "signup").
+TRIGGERED_BY_PATTERN = r"^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$"
+#: Longest `triggered_by` value.
+MAX_TRIGGERED_BY_LENGTH = 64
+
+
 class TriggeredBy(StrEnum):
-    """Why a job was enqueued (kept in logs and dead letters)."""
+    """The built-in reasons a job is enqueued (kept in logs and dead letters).
+
+    A host project may pass reasons of its own ("signup", "billing.renewed"):
+    any value matching `TRIGGERED_BY_PATTERN` is accepted.
+    """
 
     PRODUCT_CREATED = "product.created"
     PRODUCT_UPDATED = "product.updated"
@@ -32,6 +42,18 @@ class TriggeredBy(StrEnum):
     SCHEDULER = "scheduler"
     MANUAL = "manual"
     RETRY = "retry"
+
+
+def _plain_reason(value: object) -> object:
+    # A TriggeredBy member is stored as its plain value, so payloads compare and dump alike.
+    return value.value if isinstance(value, TriggeredBy) else value
+
+
+TriggeredByValue = Annotated[
+    str,
+    BeforeValidator(_plain_reason),
+    StringConstraints(pattern=TRIGGERED_BY_PATTERN, max_length=MAX_TRIGGERED_BY_LENGTH),
+]
 
 
 class SurfaceName(StrEnum):
@@ -50,7 +72,7 @@ class JobPayload(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    triggered_by: TriggeredBy
+    triggered_by: TriggeredByValue
 
 
 class ProductEnrichmentPayload(JobPayload):

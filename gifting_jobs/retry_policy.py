@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from pydantic import ValidationError as PydanticValidationError
 
@@ -36,12 +36,15 @@ def classify_error(exc: BaseException) -> ErrorKind:
     Transient: our `TransientJobError`, timeouts, connection errors, lost DB
     connections, HTTP 408/409/425/429/5xx. Permanent: our `PermanentJobError`
     and `ValidationError`, pydantic validation errors, a missing row, an
-    integrity error, any other HTTP 4xx. Anything unknown is retried: a bug
+    integrity error, a missing module or a configuration error, any other HTTP 4xx. Anything unknown is retried: a bug
     then costs a few attempts, never a silently dropped job.
     """
     if isinstance(exc, TransientJobError):
         return ErrorKind.TRANSIENT
     if isinstance(exc, (PermanentJobError, ValidationError, PydanticValidationError, ObjectDoesNotExist, IntegrityError)):
+        return ErrorKind.PERMANENT
+    # A missing dependency or a wrong setting: no retry can fix the install.
+    if isinstance(exc, (ImportError, ImproperlyConfigured)):
         return ErrorKind.PERMANENT
     status = _status_code(exc)
     if status is not None:

@@ -19,6 +19,7 @@ def as_redis_broker(broker: Broker) -> RedisBroker:
     if not isinstance(broker, RedisBroker):
         raise ConfigurationError(
             f"gifting_jobs needs DRAMATIQ_BROKER['BROKER'] = 'gifting_jobs.broker.RedisBroker', "
-            f"got {type(broker).__module__}.{type(broker).__name__}"
+            f"got {type(broker).__module__}.{type(broker).__name__}: put 'django_dramatiq' first in INSTALLED_APPS "
+            f"and set DRAMATIQ_BROKER = gifting_jobs.settings.dramatiq_broker(REDIS_URL); `manage.py check` says which is missing"
         )
     return broker

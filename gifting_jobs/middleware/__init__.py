@@ -1,7 +1,8 @@
 """Dramatiq middleware of the job spine, one concern per module.
 
-List them in `DRAMATIQ_BROKER["MIDDLEWARE"]` in this order (after hooks run in
-reverse): Idempotency, DeadLetters, JobObservability, JobRetries, Relay.
+`gifting_jobs.settings.dramatiq_broker()` lists them, after Dramatiq's and
+django_dramatiq's, in the order they need (after hooks run in reverse):
+Idempotency, DeadLetters, JobObservability, JobRetries, Relay.
 """
 
 from gifting_jobs.middleware.dead_letters import DeadLetters

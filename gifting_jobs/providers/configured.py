@@ -5,10 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from django.utils.module_loading import import_string
-
 from gifting_jobs.conf import GiftingJobsSettings, get_settings
-from gifting_jobs.exceptions import ConfigurationError
+from gifting_jobs.providers.requirements import resolve_provider_class
 
 
 class ConfiguredProvider[P]:
@@ -30,14 +28,7 @@ class ConfiguredProvider[P]:
         with self._lock:
             if self._cache is not None and self._cache[0] is settings:
                 return self._cache[1]
-            value = getattr(settings, self.setting)
-            try:
-                provider_class = import_string(self.aliases.get(value, value))
-            except ImportError as exc:
-                raise ConfigurationError(
-                    f"{self.setting} {value!r} cannot be imported ({exc}); "
-                    f"use one of {', '.join(self.aliases)} or a dotted path"
-                ) from None
+            provider_class = resolve_provider_class(self.setting, getattr(settings, self.setting), self.aliases)
             provider = self.build(provider_class, settings)
             self._cache = (settings, provider)
             return provider

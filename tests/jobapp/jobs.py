@@ -5,15 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import redis
 from django.conf import settings
 
-from gifting_jobs.actors import declare_actor
-from gifting_jobs.catalog import JobSpec, register
 from gifting_jobs.exceptions import PermanentJobError, TransientJobError
-from gifting_jobs.payloads import JobPayload
+from gifting_jobs.jobs import JobPayload, JobSpec, declare_job_type
 from gifting_jobs.retry_policy import RetryPolicy
 
 #: How long a blocking test job waits for its release key at most.
@@ -91,24 +90,30 @@ def noop(payload: KeyPayload) -> None:
 
 FAST = RetryPolicy(attempts=3, min_backoff=timedelta(milliseconds=50), max_backoff=timedelta(milliseconds=200))
 
+
+def _declare(name: str, work: Callable[[KeyPayload], None], *, queue: str = "testing") -> JobSpec:
+    """A test type through the public API a host project uses, keyed by the payload's `key`."""
+    prefix = name.replace("_", "-")
+    return declare_job_type(
+        name,
+        payload=KeyPayload,
+        work=work,
+        job_id=lambda p: f"{prefix}:{p.key}",
+        entity_id=lambda p: p.key,
+        queue=queue,
+        attempts=FAST.attempts,
+        min_backoff=FAST.min_backoff,
+        max_backoff=FAST.max_backoff,
+    )
+
+
+# Declared at import: gifting_jobs discovers every installed app's `jobs` module at start-up.
 SPECS = [
-    JobSpec(name="test_record", payload_model=KeyPayload, work="tests.jobapp.jobs.record",
-            default_id=lambda p: f"test-record:{p.key}", entity_id=lambda p: p.key, queue="testing", retry=FAST),
-    JobSpec(name="test_flaky", payload_model=KeyPayload, work="tests.jobapp.jobs.flaky",
-            default_id=lambda p: f"test-flaky:{p.key}", entity_id=lambda p: p.key, queue="testing", retry=FAST),
-    JobSpec(name="test_permanent", payload_model=KeyPayload, work="tests.jobapp.jobs.permanent",
-            default_id=lambda p: f"test-permanent:{p.key}", entity_id=lambda p: p.key, queue="testing", retry=FAST),
-    JobSpec(name="test_blocking", payload_model=KeyPayload, work="tests.jobapp.jobs.blocking",
-            default_id=lambda p: f"test-blocking:{p.key}", entity_id=lambda p: p.key, queue="testing", retry=FAST),
-    JobSpec(name="test_sleep", payload_model=KeyPayload, work="tests.jobapp.jobs.sleep_briefly",
-            default_id=lambda p: f"test-sleep:{p.key}", entity_id=lambda p: p.key, queue="testing", retry=FAST),
-    JobSpec(name="test_crash", payload_model=KeyPayload, work="tests.jobapp.jobs.crash",
-            default_id=lambda p: f"test-crash:{p.key}", entity_id=lambda p: p.key, queue="crashing", retry=FAST),
-    JobSpec(name="test_noop", payload_model=KeyPayload, work="tests.jobapp.jobs.noop",
-            default_id=lambda p: f"test-noop:{p.key}", entity_id=lambda p: p.key, queue="bench", retry=FAST),
+    _declare("test_record", record),
+    _declare("test_flaky", flaky),
+    _declare("test_permanent", permanent),
+    _declare("test_blocking", blocking),
+    _declare("test_sleep", sleep_briefly),
+    _declare("test_crash", crash, queue="crashing"),
+    _declare("test_noop", noop, queue="bench"),
 ]
-
-
-def register_all() -> None:
-    for spec in SPECS:
-        declare_actor(register(spec))

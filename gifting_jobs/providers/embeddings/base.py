@@ -33,6 +33,10 @@ class EmbeddingProvider:
     max_batch_size: int = 64
     #: Whether the provider calls a remote service (and so can fail transiently).
     is_remote: bool = False
+    #: Modules the provider imports when used; `manage.py check` reports a missing one.
+    required_modules: tuple[str, ...] = ()
+    #: The optional dependency that installs them: `pip install "gifting-jobs[<extra>]"`.
+    extra: str | None = None
 
     def __init__(self, *, dimensions: int) -> None:
         """Every provider is built with `dimensions=` (`EMBEDDING_DIMENSIONS`), by `get_embedding_provider`."""

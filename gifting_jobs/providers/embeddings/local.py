@@ -45,6 +45,8 @@ class LocalEmbeddingProvider(EmbeddingProvider):
     """The default provider: runs in-process on the CPU, deterministic, offline."""
 
     max_batch_size = 512
+    required_modules = ("wordllama",)
+    extra = "local"
 
     def __init__(self, *, dimensions: int = BUNDLED_DIMENSIONS) -> None:
         if dimensions != BUNDLED_DIMENSIONS:

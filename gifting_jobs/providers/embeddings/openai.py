@@ -26,6 +26,7 @@ class OpenAIEmbeddingProvider(EmbeddingProvider):
     """
 
     is_remote = True
+    required_modules = ("openai",)
 
     def __init__(
         self,

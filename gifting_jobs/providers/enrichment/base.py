@@ -86,6 +86,10 @@ class EnrichmentProvider:
     is_remote: bool = False
     #: Whether equal inputs always give equal outputs.
     is_deterministic: bool = True
+    #: Modules the provider imports when used; `manage.py check` reports a missing one.
+    required_modules: tuple[str, ...] = ()
+    #: The optional dependency that installs them: `pip install "gifting-jobs[<extra>]"`.
+    extra: str | None = None
 
     def enrich(self, text: str, *, price: Decimal | None, description: str | None = None) -> Enrichment:
         """The enrichment of a product whose text (title, brand, description, tags) is `text`.

@@ -66,6 +66,8 @@ class LocalEnrichmentProvider(EnrichmentProvider):
 
     is_remote = False
     is_deterministic = True
+    required_modules = ("wordllama",)
+    extra = "local"
 
     def __init__(
         self,

@@ -83,6 +83,7 @@ class OpenAIEnrichmentProvider(EnrichmentProvider):
     """
 
     is_remote = True
+    required_modules = ("openai",)
     is_deterministic = False
 
     def __init__(self, *, model: str | None = None, client: openai.OpenAI | None = None) -> None:

@@ -29,6 +29,10 @@ class PushBackend:
 
     #: Whether the provider itself drops a second message with the same idempotency key.
     supports_idempotency_key: bool = False
+    #: Modules the provider imports when used; `manage.py check` reports a missing one.
+    required_modules: tuple[str, ...] = ()
+    #: The optional dependency that installs them: `pip install "gifting-jobs[<extra>]"`.
+    extra: str | None = None
 
     def send(self, message: PushMessage) -> PushResult:
         raise NotImplementedError

@@ -114,3 +114,22 @@ def test_embed_product__text_changed_while_embedding_stores_nothing_stale(settin
     assert product.embedding_text_hash == product.text_hash()
     assert "Edited in the CMS meanwhile." in product.embedding_text()
     assert np.allclose(product.embedding, hashed_unit_vector(product.embedding_text(), 256), atol=1e-6)
+
+
+class ProviderWithoutItsExtra(RecordingEmbeddingProvider):
+    """A provider whose optional dependency is not installed here."""
+
+    required_modules = ("gifting_jobs_not_installed_module",)
+    extra = "local"
+
+
+def test_embed_product__a_missing_provider_dependency_is_dead_lettered_at_once(worker, make_product, settings):
+    settings.GIFTING_JOBS = {**settings.GIFTING_JOBS, "EMBEDDING_PROVIDER": f"{__name__}.ProviderWithoutItsExtra"}
+    product = make_product(title="Desk lamp")
+
+    job = enqueue_product_embedding(product.pk, triggered_by="manual")
+    wait_for_job(job)
+
+    failed = FailedJob.objects.get(job_id=job.id)
+    assert failed.reason == FailedJobReason.PERMANENT and failed.attempts == 1
+    assert 'pip install "gifting-jobs[local]"' in failed.error_message

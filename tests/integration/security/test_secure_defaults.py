@@ -71,9 +71,9 @@ def test_check_deploy__passes_with_real_secrets(db):
 @pytest.mark.parametrize(
     ("env", "unset", "error"),
     [
-        ({}, ("GIFTING_WEBHOOK_SECRET",), "gifting_jobs.E020) GIFTING_JOBS['WEBHOOK_SECRET'] is empty with DEBUG off"),
-        ({"GIFTING_WEBHOOK_SECRET": DEV_WEBHOOK_SECRET}, (), "gifting_jobs.E020) GIFTING_JOBS['WEBHOOK_SECRET'] is the public"),
-        ({}, ("DJANGO_SECRET_KEY",), "gifting_jobs.E021) SECRET_KEY starts with 'django-insecure-'"),
+        ({}, ("GIFTING_WEBHOOK_SECRET",), "gifting_jobs.E030) GIFTING_JOBS['WEBHOOK_SECRET'] is empty with DEBUG off"),
+        ({"GIFTING_WEBHOOK_SECRET": DEV_WEBHOOK_SECRET}, (), "gifting_jobs.E030) GIFTING_JOBS['WEBHOOK_SECRET'] is the public"),
+        ({}, ("DJANGO_SECRET_KEY",), "gifting_jobs.E031) SECRET_KEY starts with 'django-insecure-'"),
     ],
     ids=["no-webhook-secret", "dev-webhook-secret", "dev-secret-key"],
 )
@@ -97,8 +97,8 @@ def test_settings__debug_is_off_and_no_dev_secret_unless_asked_for(db):
 @pytest.mark.parametrize(
     ("debug", "secret", "expected"),
     [
-        (False, "", {"gifting_jobs.E020"}),
-        (False, DEV_WEBHOOK_SECRET, {"gifting_jobs.E020"}),
+        (False, "", {"gifting_jobs.E030"}),
+        (False, DEV_WEBHOOK_SECRET, {"gifting_jobs.E030"}),
         (True, DEV_WEBHOOK_SECRET, set()),
         (False, "a-real-secret", set()),
     ],
@@ -110,9 +110,9 @@ def test_deploy_check__webhook_secret_depends_on_debug(debug, secret, expected):
         ids = {message.id for message in run_checks(include_deployment_checks=True)}
         plain = {message.id for message in run_checks()}
 
-    assert {i for i in ids if i == "gifting_jobs.E020"} == expected
+    assert {i for i in ids if i == "gifting_jobs.E030"} == expected
     # Only `check --deploy` asks: development commands are not blocked.
-    assert "gifting_jobs.E020" not in plain
+    assert "gifting_jobs.E030" not in plain
 
 
 def post_signed_with(client, body: dict, secret: str):

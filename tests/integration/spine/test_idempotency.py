@@ -86,6 +86,6 @@ def test_enqueue__bad_input_sends_nothing(clean_broker):
     from gifting_jobs.exceptions import ValidationError
 
     with pytest.raises(ValidationError) as excinfo:
-        enqueue("test_record", {"key": "x", "triggered_by": "someone"}, {"priority": 11})
+        enqueue("test_record", {"key": "x", "triggered_by": "Not A Reason!"}, {"priority": 11})
     assert "triggered_by" in str(excinfo.value)
     assert clean_broker.client.llen(f"{clean_broker.namespace}:testing") == 0

@@ -170,7 +170,7 @@ def test_get_enrichment_provider__openai_alias(settings, fake_openai):
 def test_get_enrichment_provider__unknown_path_names_the_choices(settings):
     settings.GIFTING_JOBS = {**settings.GIFTING_JOBS, "ENRICHMENT_PROVIDER": "gifting_jobs.nowhere.Provider"}
 
-    with pytest.raises(ConfigurationError, match="use one of local, openai, test or a dotted path"):
+    with pytest.raises(ConfigurationError, match="use one of 'local', 'openai', 'test' or the dotted path of a class"):
         get_enrichment_provider()
 
 
