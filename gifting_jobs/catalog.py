@@ -32,6 +32,8 @@ MOST_URGENT, LEAST_URGENT = 1, 10
 DEFAULT_PRIORITY = 5
 #: Longest a job may run before the worker interrupts it.
 DEFAULT_TIME_LIMIT = timedelta(minutes=5)
+#: Why a failure is final (the values of `FailedJobReason` they become).
+FINAL_PERMANENT, FINAL_EXHAUSTED = "permanent", "exhausted"
 
 
 class JobType(StrEnum):
@@ -63,6 +65,17 @@ class JobSpec:
     def __post_init__(self) -> None:
         if not MOST_URGENT <= self.priority <= LEAST_URGENT:
             raise ConfigurationError(f"job type {self.name!r}: priority must be 1..10, got {self.priority}")
+
+    def final_failure(self, exc: BaseException, *, failures: int, attempts: int) -> str | None:
+        """Why a failed run is the job's last one ("permanent" or "exhausted"), or None if it is retried.
+
+        `failures` counts this one; `attempts` is the job's budget, first run included.
+        """
+        if self.classify(exc) is ErrorKind.PERMANENT:
+            return FINAL_PERMANENT
+        if failures >= attempts:
+            return FINAL_EXHAUSTED
+        return None
 
     def with_overrides(self) -> JobSpec:
         """This spec with `GIFTING_JOBS["JOBS"][name]` applied."""

@@ -79,15 +79,14 @@ def retry_failed_job(failed_job: FailedJob) -> RetryResult:
     Uses the job's original id, so a retry is itself idempotent: if an equal
     job is already pending, nothing new is sent (`job.deduplicated`).
     """
-    from gifting_jobs.broker import get_broker
-    from gifting_jobs.dispatch import enqueue
+    from gifting_jobs.dispatch import enqueue, release_job_id
 
     if failed_job.status != FailedJobStatus.OPEN:
         raise ValueError(f"failed job {failed_job.pk} is {failed_job.status}, only open ones can be retried")
     # The failed run frees its id just after writing this row; if support is
     # quicker than that, free it here (only if the failed run still holds it).
     if failed_job.message_id:
-        get_broker().finish(failed_job.job_id, failed_job.message_id)
+        release_job_id(failed_job.job_id, failed_job.message_id)
     fields = {**failed_job.payload, "triggered_by": TriggeredBy.RETRY.value}
     opts = {"job_id": failed_job.job_id}
     if "priority" in failed_job.options:

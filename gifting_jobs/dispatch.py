@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from django.db import IntegrityError, connection, transaction
@@ -108,6 +108,53 @@ class EnqueueOptions(BaseModel):
 
 _NO_OPTIONS = EnqueueOptions()
 _NO_DELAY = timedelta(0)
+
+
+class JobSink(Protocol):
+    """Where `enqueue` sends: the broker, or a test's capture (`gifting_jobs.testing`).
+
+    The methods are the broker's: a sink takes job-id locks and keeps messages
+    exactly as `RedisBroker` does, so ids, dedupe and outcomes stay those of production.
+    """
+
+    def send_unique(
+        self, message: Message, *, lock_ttl_ms: int, delay_ms: int | None = None, mode: SendMode = SendMode.SEND
+    ) -> str | None: ...
+
+    def send_unique_many(self, entries: list[tuple[Message, int, int | None]]) -> list[str | None]: ...
+
+    def release_hold(self, job_id: str, message_id: str) -> bool: ...
+
+    def finish(self, job_id: str, message_id: str) -> bool: ...
+
+
+class CaptureSink(JobSink, Protocol):
+    """A sink that also hears of jobs written to the outbox, before their transaction commits."""
+
+    def outboxed(self, message: Message, delay: timedelta) -> None: ...
+
+
+#: A test's capture sink, when one is installed; None sends to the broker.
+_sink: CaptureSink | None = None
+
+
+def install_sink(sink: CaptureSink | None) -> CaptureSink | None:
+    """Make `sink` receive every job sent from now on (None: the broker again); returns the previous one.
+
+    Only `gifting_jobs.testing` does this: production code always sends to the broker.
+    """
+    global _sink
+    previous, _sink = _sink, sink
+    return previous
+
+
+def _sender() -> JobSink:
+    return _sink if _sink is not None else get_broker()
+
+
+def release_job_id(job_id: str, message_id: str) -> bool:
+    """Free a job id now if `message_id` still holds it (a dead letter retried before its run let go)."""
+    return _sender().finish(job_id, message_id)
 
 
 def _validate(spec: JobSpec, fields: dict[str, Any], opts: dict[str, Any]) -> tuple[JobPayload, EnqueueOptions]:
@@ -203,6 +250,14 @@ def _prepare(spec: JobSpec, fields: dict[str, Any], opts: dict[str, Any], *, ret
     )
 
 
+def message_for(job_type: str, fields: dict[str, Any], opts: dict[str, Any] | None = None) -> Message:
+    """The message `enqueue` would send for these fields and options: validated, id derived, not sent.
+
+    Raises `ValidationError` as `enqueue` does.
+    """
+    return _prepare(get_spec(job_type), fields, opts or {}).message
+
+
 def _route(job: _Prepared) -> Job:
     """Send, hold or schedule one prepared job, by its delay and the open transaction."""
     if job.beyond_horizon:
@@ -278,7 +333,7 @@ def _delay_ms(delay: timedelta) -> int | None:
 def send(message: Message, ttl_ms: int, delay: timedelta) -> tuple[JobOutcome, str]:
     """Send now; if the broker cannot be reached, hold the job in Postgres."""
     try:
-        owner = get_broker().send_unique(message, lock_ttl_ms=ttl_ms, delay_ms=_delay_ms(delay))
+        owner = _sender().send_unique(message, lock_ttl_ms=ttl_ms, delay_ms=_delay_ms(delay))
     except redis.RedisError as exc:
         return _hold_unsent(message, ttl_ms, delay, exc)
     return _sent_unless_owned(message, owner)
@@ -309,7 +364,7 @@ def _send_many(jobs: Sequence[_Prepared]) -> list[tuple[JobOutcome, str]]:
     if not jobs:
         return []
     try:
-        owners = get_broker().send_unique_many([(job.message, job.ttl_ms, _delay_ms(job.delay)) for job in jobs])
+        owners = _sender().send_unique_many([(job.message, job.ttl_ms, _delay_ms(job.delay)) for job in jobs])
     except redis.RedisError as exc:
         return [_hold_unsent(job.message, job.ttl_ms, job.delay, exc) for job in jobs]
     return [_sent_unless_owned(job.message, owner) for job, owner in zip(jobs, owners, strict=True)]
@@ -361,7 +416,7 @@ def _insert_held(row: HeldJob) -> str | None:
 def _schedule(message: Message, ttl_ms: int, eta: datetime) -> tuple[JobOutcome, str]:
     """Keep a long delay in Postgres; its job id is taken now so equal jobs deduplicate."""
     try:
-        owner = get_broker().send_unique(message, lock_ttl_ms=ttl_ms, mode=SendMode.HOLD)
+        owner = _sender().send_unique(message, lock_ttl_ms=ttl_ms, mode=SendMode.HOLD)
     except redis.RedisError:
         owner = None  # Postgres alone deduplicates until the broker is back.
     if owner is not None:
@@ -371,7 +426,7 @@ def _schedule(message: Message, ttl_ms: int, eta: datetime) -> tuple[JobOutcome,
         # An equal job already waits in Postgres (held while the broker was
         # down): give back the id we just took, or its relay would drop it.
         try:
-            get_broker().release_hold(message.options["job_id"], message.message_id)
+            _sender().release_hold(message.options["job_id"], message.message_id)
         except redis.RedisError:
             pass  # Our hold then expires with its TTL; the relay sends theirs meanwhile only if it is free.
         return JobOutcome.DEDUPLICATED, existing
@@ -384,10 +439,12 @@ def _send_on_commit(message: Message, ttl_ms: int, delay: timedelta) -> tuple[Jo
     existing = _insert_held(row)
     if existing is not None:
         return JobOutcome.DEDUPLICATED, existing
+    if _sink is not None:
+        _sink.outboxed(message, delay)
 
     def after_commit() -> None:
         try:
-            get_broker().send_unique(message, lock_ttl_ms=ttl_ms, delay_ms=_delay_ms(delay))
+            _sender().send_unique(message, lock_ttl_ms=ttl_ms, delay_ms=_delay_ms(delay))
         except redis.RedisError as exc:
             # The committed outbox row is the job: make it due now so the
             # relay sends it as soon as the broker answers.
