@@ -126,6 +126,14 @@ DRAMATIQ_BROKER = {
     ],
 }
 
+#: Django's task API (`@task`) runs on the gifting_jobs spine: Dramatiq workers, results in Postgres.
+TASKS = {
+    "default": {
+        "BACKEND": "gifting_jobs.tasks.backend.SpineTaskBackend",
+        "QUEUES": ["default"],
+    }
+}
+
 #: Django 6.1 mailers (the EMAIL_* settings are deprecated). Console by default;
 #: set EMAIL_HOST to send over SMTP.
 MAILERS = {

@@ -14,3 +14,6 @@ class GiftingJobsConfig(AppConfig):
         from gifting_jobs import actors, checks, signals  # noqa: F401  (registers checks and receivers)
 
         actors.declare_all()
+        from gifting_jobs.tasks.backend import declare_task_queues
+
+        declare_task_queues()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ LOCK_TTL_MARGIN = timedelta(hours=1)
 OUTBOX_GRACE = timedelta(seconds=30)
 #: The id characters allowed in an explicit job_id.
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@/+=-]{0,199}$"
+#: The names allowed for a logical queue.
+QUEUE_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 
 
 class JobOutcome(StrEnum):
@@ -87,7 +90,7 @@ class EnqueueOptions(BaseModel):
     delay: timedelta | None = None
     attempts: int | None = Field(default=None, ge=1, le=100)
     job_id: str | None = Field(default=None, pattern=JOB_ID_PATTERN)
-    queue: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+    queue: str | None = Field(default=None, pattern=QUEUE_PATTERN)
 
     @field_validator("delay", mode="before")
     @classmethod
@@ -104,6 +107,16 @@ class EnqueueOptions(BaseModel):
         if value is not None and value < timedelta(0):
             raise ValueError("delay must not be negative")
         return value
+
+
+def is_valid_job_id(job_id: str) -> bool:
+    """Whether `job_id` is accepted as an explicit `job_id=` option."""
+    return re.fullmatch(JOB_ID_PATTERN, job_id) is not None
+
+
+def is_valid_queue(queue: str) -> bool:
+    """Whether `queue` is accepted as a `queue=` option."""
+    return re.fullmatch(QUEUE_PATTERN, queue) is not None
 
 
 _NO_OPTIONS = EnqueueOptions()

@@ -4,6 +4,7 @@ from gifting_jobs.models.catalog import Product, ProductStatus
 from gifting_jobs.models.collections import CuratedCollection, CuratedCollectionItem, Surface
 from gifting_jobs.models.jobs import FailedJob, FailedJobReason, FailedJobStatus, HeldJob, HeldJobReason
 from gifting_jobs.models.profiles import Recipient, TasteProfile
+from gifting_jobs.models.tasks import TaskResultRecord, TaskStatus
 from gifting_jobs.models.reminders import (
     Channel,
     NotificationPreference,
@@ -29,5 +30,7 @@ __all__ = [
     "ProductStatus",
     "Recipient",
     "Surface",
+    "TaskResultRecord",
+    "TaskStatus",
     "TasteProfile",
 ]
