@@ -70,3 +70,40 @@ def flaky_with_context(context: TaskContext, fail_until: int) -> dict[str, Any]:
 @task(idempotency_key="nightly-digest")
 def nightly_digest() -> str:
     return "digest"
+
+
+@task
+def fails_until_released(key: str) -> str:
+    """Fails for good until the test sets `release_key(key)` in Redis, then succeeds."""
+    if not _released(key):
+        raise PermanentJobError(f"{key} is not released yet")
+    return f"{key} done"
+
+
+@task(takes_context=True)
+def blocks_each_attempt(context: TaskContext, key: str, fail_attempts: int) -> int:
+    """Blocks every attempt until `release_key(f"{key}:{attempt}")` exists; the first `fail_attempts` then fail."""
+    attempt_key = f"{key}:{context.attempt}"
+    _wait_for_release(attempt_key)
+    if context.attempt <= fail_attempts:
+        raise TransientJobError(f"attempt {context.attempt} fails")
+    return context.attempt
+
+
+def _released(key: str) -> bool:
+    import redis
+    from django.conf import settings
+
+    from tests.jobapp.jobs import release_key
+
+    return bool(redis.Redis.from_url(settings.REDIS_URL).exists(release_key(key)))
+
+
+def _wait_for_release(key: str) -> None:
+    import time
+
+    from tests.jobapp.jobs import BLOCK_TIMEOUT_SECONDS
+
+    deadline = time.monotonic() + BLOCK_TIMEOUT_SECONDS
+    while not _released(key) and time.monotonic() < deadline:
+        time.sleep(0.02)
