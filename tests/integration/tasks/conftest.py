@@ -51,3 +51,7 @@ def release(clean_broker: RedisBroker) -> Callable[[str], None]:
         clean_broker.client.set(release_key(key), 1)
 
     return go
+
+
+# A Redis that can be stopped mid-test, and swapping the global broker to it (the spine tests' fixtures).
+from tests.integration.spine.conftest import stoppable_redis, swap_broker  # noqa: E402,F401
