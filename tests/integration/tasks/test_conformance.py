@@ -7,7 +7,9 @@ the README maps each upstream case to the test here that covers it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import pickle
 from datetime import datetime, timedelta
 
 import pytest
@@ -116,10 +118,22 @@ def test_validation__arguments_must_be_json():
 
 
 def test_using__returns_a_copy_and_leaves_the_task_alone():
+    now = timezone.now()
     urgent = test_tasks.noop_task.using(priority=50, queue_name="reports")
+    chained = urgent.using(run_after=now)
 
     assert (urgent.priority, urgent.queue_name) == (50, "reports")
+    assert (chained.priority, chained.queue_name, chained.run_after) == (50, "reports", now)
     assert (test_tasks.noop_task.priority, test_tasks.noop_task.queue_name) == (0, "default")
+    assert test_tasks.noop_task.using() == test_tasks.noop_task and test_tasks.noop_task.using() is not test_tasks.noop_task
+
+
+def test_pickle__tasks_and_results_survive_a_round_trip():
+    keyed = test_tasks.echo.using(idempotency_key="pickled")
+    result = keyed.enqueue("x")
+
+    assert pickle.loads(pickle.dumps(keyed)) == keyed
+    assert pickle.loads(pickle.dumps(result)) == result
 
 
 # -- Enqueue and the READY result -------------------------------------------------------------
@@ -172,6 +186,16 @@ def test_get_result__through_another_task_is_a_mismatch():
 
 
 # -- Running: results, refresh, errors ---------------------------------------------------------
+
+
+def test_refresh__of_a_result_nothing_ran_changes_nothing():
+    result = test_tasks.noop_task.enqueue()
+    before = dataclasses.asdict(result)
+
+    result.refresh()
+    assert dataclasses.asdict(result) == before
+    async_to_sync(result.arefresh)()
+    assert dataclasses.asdict(result) == before
 
 
 def test_refresh__sees_the_worker_finish(start_worker):
