@@ -4,7 +4,6 @@ from gifting_jobs.models.catalog import Product, ProductStatus
 from gifting_jobs.models.collections import CuratedCollection, CuratedCollectionItem, Surface
 from gifting_jobs.models.jobs import FailedJob, FailedJobReason, FailedJobStatus, HeldJob, HeldJobReason
 from gifting_jobs.models.profiles import Recipient, TasteProfile
-from gifting_jobs.models.tasks import TaskResultRecord, TaskStatus
 from gifting_jobs.models.reminders import (
     Channel,
     NotificationPreference,
@@ -12,6 +11,7 @@ from gifting_jobs.models.reminders import (
     NotificationStatus,
     Occasion,
 )
+from gifting_jobs.models.tasks import TaskResultRecord, TaskStatus
 
 __all__ = [
     "Channel",

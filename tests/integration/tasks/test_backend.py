@@ -34,19 +34,6 @@ def status_of(result_id: str) -> tuple[str, int, int]:
     return result.status, result.attempts, len(result.errors)
 
 
-@pytest.mark.parametrize(
-    ("django_priority", "spine"),
-    [(100, 1), (45, 3), (44, 4), (1, 5), (0, 5), (-1, 6), (-44, 7), (-45, 8), (-100, 10)],
-)
-def test_spine_priority__spreads_django_priorities_over_the_bands(django_priority, spine):
-    assert spine_priority(django_priority) == spine
-
-
-def test_spine_priority__never_inverts_an_order():
-    levels = [spine_priority(p) for p in range(-100, 101)]
-    assert levels == sorted(levels, reverse=True)
-
-
 def test_enqueue__priority_and_queue_pick_the_band_queue(queued):
     report = test_tasks.urgent_report.enqueue("q")  # priority 60 on "reports": urgent band
     bulk = test_tasks.noop_task.using(priority=-80).enqueue()
