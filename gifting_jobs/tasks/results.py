@@ -14,8 +14,8 @@ from typing import Any
 
 from django.db.models import F, Func, JSONField, Value
 from django.db.models.functions import Coalesce
-from django.tasks import Task, TaskResult, TaskResultStatus
-from django.tasks.base import TaskError
+from django.tasks import DEFAULT_TASK_QUEUE_NAME, Task, TaskResult, TaskResultStatus
+from django.tasks.base import DEFAULT_TASK_PRIORITY, TaskError
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -99,13 +99,16 @@ def start_attempt(payload: DjangoTaskPayload, worker_id: str, *, now: datetime |
     )
     if not updated:
         # Pruned while its dead letter waited for a retry: the payload carries all it needs.
-        task = load_task(payload.task_path)
+        try:
+            task: Task | None = load_task(payload.task_path)
+        except TaskResultDoesNotExist:
+            task = None  # The run fails for good; the row still records it.
         TaskResultRecord.objects.create(
             id=payload.result_id,
             task_path=payload.task_path,
             backend=payload.backend,
-            queue_name=task.queue_name,
-            priority=task.priority,
+            queue_name=task.queue_name if task else DEFAULT_TASK_QUEUE_NAME,
+            priority=task.priority if task else DEFAULT_TASK_PRIORITY,
             job_id=f"django-task:{payload.result_id}",
             args=payload.args,
             kwargs=payload.kwargs,

@@ -12,10 +12,12 @@ import socket
 from typing import Any
 
 from django.tasks import TaskContext, task_backends
+from django.tasks.exceptions import TaskResultDoesNotExist
 from django.tasks.signals import task_finished, task_started
 from django.utils.json import normalize_json
 
 from gifting_jobs.catalog import DJANGO_TASK, get_spec
+from gifting_jobs.exceptions import PermanentJobError
 from gifting_jobs.observability import current_job
 from gifting_jobs.payloads import DjangoTaskPayload
 from gifting_jobs.tasks import results
@@ -29,13 +31,19 @@ def run_task(payload: DjangoTaskPayload) -> Any:
 
     Re-raises the task's exception so that the retry middleware classifies it.
     """
-    task = results.load_task(payload.task_path)
-    sender = type(task_backends[payload.backend])
     context = current_job.get()
     attempt = context.attempt if context else 1
     attempts = (context.attempts if context else 0) or get_spec(DJANGO_TASK).retry.attempts
 
     record = results.start_attempt(payload, WORKER_ID)
+    try:
+        task = results.load_task(payload.task_path)
+    except TaskResultDoesNotExist as exc:
+        # Moved or deleted since it was enqueued: no retry can find it again.
+        error = PermanentJobError(f"cannot run task: {exc}")
+        results.fail(payload.result_id, error, final=True)
+        raise error from None
+    sender = type(task_backends[payload.backend])
     task_result = results.to_task_result(record, task)
     task_started.send(sender=sender, task_result=task_result)
     try:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from gifting_jobs.broker.bands import physical_queue
 from gifting_jobs.catalog import DJANGO_TASK
+from gifting_jobs.dispatch import enqueue
 from gifting_jobs.models import FailedJob, FailedJobReason, FailedJobStatus, HeldJob, HeldJobReason, TaskResultRecord
 from gifting_jobs.scheduling.pruning import prune_old_records
 from gifting_jobs.tasks.backend import spine_priority
@@ -198,3 +199,16 @@ def test_pruning__old_finished_results_go_with_the_retention_duty():
     assert set(rows.values_list("pk", flat=True)) == {
         results["recent-ok"], results["old-running"], results["old-ready-due-later"]
     }
+
+
+def test_run__a_task_that_cannot_be_imported_any_more_fails_for_good(start_worker):
+    # Given a queued task whose function was since moved away (its path no longer imports), its row pruned
+    enqueue(DJANGO_TASK, {"result_id": "b" * 32, "task_path": "tests.integration.tasks.tasks.gone",
+                          "backend": "default"}, {})
+
+    # When a worker takes it, it is dead-lettered at once as permanent, its result row FAILED
+    start_worker()
+    failed = wait_until(lambda: FailedJob.objects.filter(entity_id="b" * 32).first(), what="the dead letter")
+    assert failed.reason == FailedJobReason.PERMANENT and "cannot run task" in failed.error_message
+    record = TaskResultRecord.objects.get(pk="b" * 32)
+    assert record.status == "FAILED" and record.errors[0]["exception_class_path"].endswith("PermanentJobError")
