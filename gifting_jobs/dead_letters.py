@@ -15,8 +15,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from gifting_jobs.broker.keys import base_queue
-from gifting_jobs.models import FailedJob, FailedJobReason, FailedJobStatus
 from gifting_jobs.limits import ERROR_CLASS_MAX_LENGTH
+from gifting_jobs.models import FailedJob, FailedJobReason, FailedJobStatus
 from gifting_jobs.payloads import TriggeredBy
 
 if TYPE_CHECKING:

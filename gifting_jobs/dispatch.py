@@ -131,10 +131,10 @@ class JobSink(Protocol):
     """
 
     def send_unique(
-        self, message: Message, *, lock_ttl_ms: int, delay_ms: int | None = None, mode: SendMode = SendMode.SEND
+        self, message: Message[Any], *, lock_ttl_ms: int, delay_ms: int | None = None, mode: SendMode = SendMode.SEND
     ) -> str | None: ...
 
-    def send_unique_many(self, entries: list[tuple[Message, int, int | None]]) -> list[str | None]: ...
+    def send_unique_many(self, entries: list[tuple[Message[Any], int, int | None]]) -> list[str | None]: ...
 
     def release_hold(self, job_id: str, message_id: str) -> bool: ...
 
@@ -144,7 +144,7 @@ class JobSink(Protocol):
 class CaptureSink(JobSink, Protocol):
     """A sink that also hears of jobs written to the outbox, before their transaction commits."""
 
-    def outboxed(self, message: Message, delay: timedelta) -> None: ...
+    def outboxed(self, message: Message[Any], delay: timedelta) -> None: ...
 
 
 #: A test's capture sink, when one is installed; None sends to the broker.
@@ -263,7 +263,7 @@ def _prepare(spec: JobSpec, fields: dict[str, Any], opts: dict[str, Any], *, ret
     )
 
 
-def message_for(job_type: str, fields: dict[str, Any], opts: dict[str, Any] | None = None) -> Message:
+def message_for(job_type: str, fields: dict[str, Any], opts: dict[str, Any] | None = None) -> Message[Any]:
     """The message `enqueue` would send for these fields and options: validated, id derived, not sent.
 
     Raises `ValidationError` as `enqueue` does.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.tasks import TaskContext, task
 
 from gifting_jobs.demo import data
@@ -9,7 +11,7 @@ from gifting_jobs.models import Product
 
 
 @task(takes_context=True)
-def summarise_demo_catalog(context: TaskContext) -> dict[str, int]:
+def summarise_demo_catalog(context: TaskContext[Any, Any]) -> dict[str, int]:
     """Count the demo products by state; returns JSON, kept in the task's result."""
     products = Product.objects.filter(external_id__startswith=data.ID_PREFIX)
     return {

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import apps
 from django.core.checks import CheckMessage, Error
@@ -51,8 +51,14 @@ def spine_priority(priority: int) -> int:
     return LEAST_URGENT - math.floor(position + 0.5)
 
 
+if TYPE_CHECKING:
+    _TaskBase = Task[Any, Any]
+else:
+    _TaskBase = Task  # Generic only in the type stubs.
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SpineTask(Task):
+class SpineTask(_TaskBase):
     """A `Task` that may carry an idempotency key: while a call with the key is pending, others are deduplicated.
 
     `@task(idempotency_key="nightly-report")` sets it for every call;
@@ -63,7 +69,7 @@ class SpineTask(Task):
 
     def using(self, *, idempotency_key: str | None = None, **changes: Any) -> SpineTask:
         """`Task.using()`, plus `idempotency_key`."""
-        task = Task.using(self, **changes)
+        task = cast(SpineTask, Task.using(self, **changes))
         return replace(task, idempotency_key=idempotency_key) if idempotency_key is not None else task
 
 
@@ -80,7 +86,7 @@ class SpineTaskBackend(BaseTaskBackend):
     supports_get_result = True
     supports_priority = True
 
-    def validate_task(self, task: Task) -> None:
+    def validate_task(self, task: Task[Any, Any]) -> None:
         super().validate_task(task)
         key = getattr(task, "idempotency_key", None)
         if key is not None and not dispatch.is_valid_job_id(KEYED_JOB_ID_PREFIX + key):
@@ -88,12 +94,18 @@ class SpineTaskBackend(BaseTaskBackend):
                 f"idempotency_key {key!r} is not a valid key: letters, digits and _.:@/+=- , at most 180 characters, starting with a letter or digit"
             )
 
-    def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
+    def enqueue(self, task: Task[Any, Any], args: Any, kwargs: Any) -> TaskResult[Any, Any]:
         """Validate, store a READY result and enqueue its job; a rollback of the caller's transaction drops both."""
         self.validate_task(task)
         args, kwargs = normalize_json(list(args)), normalize_json(dict(kwargs))
         result_id = uuid.uuid4().hex
-        fields = {"result_id": result_id, "task_path": task.module_path, "backend": self.alias, "args": args, "kwargs": kwargs}
+        fields = {
+            "result_id": result_id,
+            "task_path": task.module_path,
+            "backend": self.alias,
+            "args": args,
+            "kwargs": kwargs,
+        }
         opts = self._options(task)
         # Every check first: a bad option raises before anything is stored.
         dispatch.message_for(DJANGO_TASK, fields, opts)
@@ -122,7 +134,9 @@ class SpineTaskBackend(BaseTaskBackend):
             TaskResultRecord.objects.filter(pk=result_id).delete()
             raise
         if job.deduplicated:
-            existing = TaskResultRecord.objects.filter(job_id=job.id).exclude(pk=result_id).order_by("-enqueued_at").first()
+            existing = (
+                TaskResultRecord.objects.filter(job_id=job.id).exclude(pk=result_id).order_by("-enqueued_at").first()
+            )
             if existing is not None:
                 TaskResultRecord.objects.filter(pk=result_id).delete()
                 return results.to_task_result(existing, task)
@@ -131,7 +145,7 @@ class SpineTaskBackend(BaseTaskBackend):
         transaction.on_commit(partial(task_enqueued.send, type(self), task_result=result))
         return result
 
-    def _options(self, task: Task) -> dict[str, Any]:
+    def _options(self, task: Task[Any, Any]) -> dict[str, Any]:
         opts: dict[str, Any] = {"priority": spine_priority(task.priority), "queue": task.queue_name}
         key = getattr(task, "idempotency_key", None)
         if key:
@@ -140,7 +154,7 @@ class SpineTaskBackend(BaseTaskBackend):
             opts["attempts"] = self.options["ATTEMPTS"]
         return opts
 
-    def get_result(self, result_id: str) -> TaskResult:
+    def get_result(self, result_id: str) -> TaskResult[Any, Any]:
         """The stored result; `TaskResultDoesNotExist` for an unknown id (or one of another backend)."""
         record = results.get_record(str(result_id))
         if record.backend != self.alias:
@@ -152,29 +166,42 @@ class SpineTaskBackend(BaseTaskBackend):
         errors: list[CheckMessage] = []
         where = f"TASKS[{self.alias!r}]"
         if not apps.is_installed("gifting_jobs"):
-            errors.append(Error(f"{where} uses {type(self).__name__} but gifting_jobs is not installed",
-                                hint="Add 'gifting_jobs' to INSTALLED_APPS.", id="gifting_jobs.E030"))
+            errors.append(
+                Error(
+                    f"{where} uses {type(self).__name__} but gifting_jobs is not installed",
+                    hint="Add 'gifting_jobs' to INSTALLED_APPS.",
+                    id="gifting_jobs.E030",
+                )
+            )
         for queue in sorted(self.queues):
             if not dispatch.is_valid_queue(queue):
-                errors.append(Error(
-                    f"{where}['QUEUES'] has {queue!r}, which is not a valid queue name",
-                    hint="Queue names are lower-case letters, digits, '_' and '-', starting with a letter, "
-                    "at most 64 characters.",
-                    id="gifting_jobs.E031",
-                ))
+                errors.append(
+                    Error(
+                        f"{where}['QUEUES'] has {queue!r}, which is not a valid queue name",
+                        hint="Queue names are lower-case letters, digits, '_' and '-', starting with a letter, "
+                        "at most 64 characters.",
+                        id="gifting_jobs.E031",
+                    )
+                )
         for name in self.options:
             if name not in KNOWN_OPTIONS:
                 guess = difflib.get_close_matches(name, KNOWN_OPTIONS, n=1)
                 hint = f"Did you mean {guess[0]!r}?" if guess else f"Known options: {', '.join(KNOWN_OPTIONS)}."
-                errors.append(Error(f"{where}['OPTIONS'] has unknown option {name!r}", hint=hint, id="gifting_jobs.E032"))
+                errors.append(
+                    Error(f"{where}['OPTIONS'] has unknown option {name!r}", hint=hint, id="gifting_jobs.E032")
+                )
         attempts = self.options.get("ATTEMPTS")
         if attempts is not None and (
             isinstance(attempts, bool) or not isinstance(attempts, int) or not MIN_ATTEMPTS <= attempts <= MAX_ATTEMPTS
         ):
-            errors.append(Error(f"{where}['OPTIONS']['ATTEMPTS'] is {attempts!r}",
-                                hint=f"Use a whole number from {MIN_ATTEMPTS} to {MAX_ATTEMPTS}.", id="gifting_jobs.E033"))
+            errors.append(
+                Error(
+                    f"{where}['OPTIONS']['ATTEMPTS'] is {attempts!r}",
+                    hint=f"Use a whole number from {MIN_ATTEMPTS} to {MAX_ATTEMPTS}.",
+                    id="gifting_jobs.E033",
+                )
+            )
         return errors
-
 
 
 def declare_task_queues() -> None:

@@ -34,7 +34,7 @@ class JsonbAppend(Func):
     arg_joiner = " || "
 
 
-def load_task(path: str) -> Task:
+def load_task(path: str) -> Task[Any, Any]:
     """The module-level `@task` object at `path`; `TaskResultDoesNotExist` if there is none."""
     try:
         task = import_string(path)
@@ -45,7 +45,7 @@ def load_task(path: str) -> Task:
     return task
 
 
-def to_task_result(record: TaskResultRecord, task: Task | None = None) -> TaskResult:
+def to_task_result(record: TaskResultRecord, task: Task[Any, Any] | None = None) -> TaskResult[Any, Any]:
     """The `TaskResult` of a stored row (its task as enqueued: priority, queue and run_after)."""
     base = task or load_task(record.task_path)
     changes: dict[str, Any] = {
@@ -56,7 +56,7 @@ def to_task_result(record: TaskResultRecord, task: Task | None = None) -> TaskRe
     }
     if hasattr(base, "idempotency_key"):
         changes["idempotency_key"] = record.idempotency_key or None
-    result = TaskResult(
+    result: TaskResult[Any, Any] = TaskResult(
         task=_replace_task(base, changes),
         id=record.id,
         status=TaskResultStatus(record.status),
@@ -74,7 +74,7 @@ def to_task_result(record: TaskResultRecord, task: Task | None = None) -> TaskRe
     return result
 
 
-def _replace_task(task: Task, changes: dict[str, Any]) -> Task:
+def _replace_task(task: Task[Any, Any], changes: dict[str, Any]) -> Task[Any, Any]:
     if all(getattr(task, name) == value for name, value in changes.items()):
         return task
     return replace(task, **changes)
@@ -100,7 +100,7 @@ def start_attempt(payload: DjangoTaskPayload, worker_id: str, *, now: datetime |
     if not updated:
         # Pruned while its dead letter waited for a retry: the payload carries all it needs.
         try:
-            task: Task | None = load_task(payload.task_path)
+            task: Task[Any, Any] | None = load_task(payload.task_path)
         except TaskResultDoesNotExist:
             task = None  # The run fails for good; the row still records it.
         TaskResultRecord.objects.create(

@@ -60,7 +60,7 @@ class CapturedJob:
     delay: timedelta
     eta: datetime | None
     message_id: str
-    message: Message = field(repr=False)
+    message: Message[Any] = field(repr=False)
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -77,7 +77,7 @@ class CapturedJob:
 
 @dataclass(slots=True)
 class _Entry:
-    message: Message
+    message: Message[Any]
     outcome: JobOutcome
     delay: timedelta
     enqueued_at: datetime
@@ -102,7 +102,7 @@ class JobCapture:
     # -- The sink: the broker's methods `dispatch` calls. ------------------------------------
 
     def send_unique(
-        self, message: Message, *, lock_ttl_ms: int, delay_ms: int | None = None, mode: SendMode = SendMode.SEND
+        self, message: Message[Any], *, lock_ttl_ms: int, delay_ms: int | None = None, mode: SendMode = SendMode.SEND
     ) -> str | None:
         """Take the job's id and keep the message, or return who holds the id (like the broker's script)."""
         job_id = message.options["job_id"]
@@ -110,11 +110,9 @@ class JobCapture:
             if message.message_id in self._consumed:
                 return None  # Drained from the outbox already; its commit sends nothing more.
             current = self._owner(job_id)
-            if mode is SendMode.SEND and current is not None:
+            # Like the script: a taken id wins, except a relay sending the job that holds it.
+            if current is not None and not (mode is SendMode.RELAY and current == held_owner(message.message_id)):
                 return current
-            if mode is not SendMode.SEND and current is not None:
-                if not (mode is SendMode.RELAY and current == held_owner(message.message_id)):
-                    return current
             owner = held_owner(message.message_id) if mode is SendMode.HOLD else message.message_id
             self._locks[job_id] = (owner, time.monotonic() + lock_ttl_ms / 1000)
             entry = self._entries.get(message.message_id)
@@ -126,7 +124,7 @@ class JobCapture:
                 self._keep(message, JobOutcome.SENT, timedelta(milliseconds=delay_ms or 0))
             return None
 
-    def send_unique_many(self, entries: list[tuple[Message, int, int | None]]) -> list[str | None]:
+    def send_unique_many(self, entries: list[tuple[Message[Any], int, int | None]]) -> list[str | None]:
         return [self.send_unique(message, lock_ttl_ms=ttl, delay_ms=delay) for message, ttl, delay in entries]
 
     def release_hold(self, job_id: str, message_id: str) -> bool:
@@ -138,12 +136,12 @@ class JobCapture:
         with self._mutex:
             return self._compare_and_delete(job_id, message_id)
 
-    def outboxed(self, message: Message, delay: timedelta) -> None:
+    def outboxed(self, message: Message[Any], delay: timedelta) -> None:
         """A job went to the outbox of an open transaction: listed while its row exists."""
         with self._mutex:
             self._keep(message, JobOutcome.ON_COMMIT, delay)
 
-    def _keep(self, message: Message, outcome: JobOutcome, delay: timedelta) -> None:
+    def _keep(self, message: Message[Any], outcome: JobOutcome, delay: timedelta) -> None:
         self._entries[message.message_id] = _Entry(message, outcome, delay, timezone.now(), next(self._order))
 
     def _owner(self, job_id: str) -> str | None:
@@ -176,11 +174,10 @@ class JobCapture:
         jobs = []
         for entry in entries:
             if entry.outcome in (JobOutcome.ON_COMMIT, JobOutcome.SCHEDULED):
-                due_at = held.get(entry.message.message_id, False)
-                if due_at is False:
+                if entry.message.message_id not in held:
                     continue  # Its transaction rolled back: the job never existed.
                 if entry.outcome is JobOutcome.SCHEDULED:
-                    entry.delay = max(_NO_DELAY, due_at - entry.enqueued_at)
+                    entry.delay = max(_NO_DELAY, held[entry.message.message_id] - entry.enqueued_at)
             job = _captured(entry)
             if job_type is not None and job.job_type != job_type:
                 continue
@@ -222,8 +219,7 @@ class JobCapture:
             wanted = _describe_wanted(job_type, priority, queue, delay, payload_fields)
             found = f"{len(matches)} matching" if count is not None else "none matching"
             raise AssertionError(
-                f"expected {'a' if count is None else count} job(s) {wanted}, found {found}.\n"
-                + self._listing()
+                f"expected {'a' if count is None else count} job(s) {wanted}, found {found}.\n" + self._listing()
             )
         return matches
 
@@ -289,11 +285,7 @@ class JobCapture:
         """
         ran: Counter[str] = Counter()
         for _ in range(MAX_DRAIN_RUNS):
-            pending = [
-                job
-                for job in self.enqueued_jobs(queue=queue)
-                if with_scheduled or not job.delay
-            ]
+            pending = [job for job in self.enqueued_jobs(queue=queue) if with_scheduled or not job.delay]
             if not pending:
                 return dict(ran)
             job = min(pending, key=lambda j: j.priority)
@@ -369,7 +361,7 @@ def perform_job(job_type: str, **fields: Any) -> Any:
     return _run_once(dispatch.message_for(job_type, fields))
 
 
-def _run_once(message: Message) -> Any:
+def _run_once(message: Message[Any]) -> Any:
     """One run of a message's work as the actor does it, after the broker's JSON round trip."""
     delivered = Message.decode(message.encode())
     spec = get_spec(delivered.actor_name)
@@ -385,7 +377,11 @@ def _describe_wanted(
 ) -> str:
     parts = [job_type]
     parts += [f"{name}={value!r}" for name, value in fields.items()]
-    parts += [f"{name}={value!r}" for name, value in (("priority", priority), ("queue", queue), ("delay", delay)) if value is not None]
+    parts += [
+        f"{name}={value!r}"
+        for name, value in (("priority", priority), ("queue", queue), ("delay", delay))
+        if value is not None
+    ]
     return " ".join(parts)
 
 
@@ -408,9 +404,7 @@ def capture_jobs() -> Iterator[JobCapture]:
 def current_capture() -> JobCapture:
     """The innermost capture installed, for the module-level helpers."""
     if not _installed:
-        raise CaptureError(
-            "no job capture is installed: use the `jobs` fixture, `capture_jobs()`, or JobsTestMixin"
-        )
+        raise CaptureError("no job capture is installed: use the `jobs` fixture, `capture_jobs()`, or JobsTestMixin")
     return _installed[-1]
 
 
@@ -426,7 +420,12 @@ def assert_enqueued(
 ) -> list[CapturedJob]:
     """`JobCapture.assert_enqueued` on the current capture."""
     return current_capture().assert_enqueued(
-        job_type, priority=priority, queue=queue, delay=delay, delay_tolerance=delay_tolerance, count=count,
+        job_type,
+        priority=priority,
+        queue=queue,
+        delay=delay,
+        delay_tolerance=delay_tolerance,
+        count=count,
         **payload_fields,
     )
 

@@ -36,7 +36,12 @@ class JobsTestMixin:
         **payload_fields: Any,
     ) -> list[CapturedJob]:
         return self.jobs.assert_enqueued(
-            job_type, priority=priority, queue=queue, delay=delay, delay_tolerance=delay_tolerance, count=count,
+            job_type,
+            priority=priority,
+            queue=queue,
+            delay=delay,
+            delay_tolerance=delay_tolerance,
+            count=count,
             **payload_fields,
         )
 

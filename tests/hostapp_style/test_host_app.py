@@ -26,16 +26,27 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("jobs")]
 
 
 def webhook_body(**doc: object) -> bytes:
-    return json.dumps({
-        "event": "product.created",
-        "doc": {"id": "cms-42", "title": "Linen apron", "description": "Stonewashed linen.", "status": "PUBLISHED",
-                "visibleToGifter": True, "updatedAt": "2026-11-01T10:00:00.000Z", **doc},
-    }).encode()
+    return json.dumps(
+        {
+            "event": "product.created",
+            "doc": {
+                "id": "cms-42",
+                "title": "Linen apron",
+                "description": "Stonewashed linen.",
+                "status": "PUBLISHED",
+                "visibleToGifter": True,
+                "updatedAt": "2026-11-01T10:00:00.000Z",
+                **doc,
+            },
+        }
+    ).encode()
 
 
 def post_webhook(client, body: bytes):
     return client.post(
-        reverse("gifting_jobs:payload-products"), body, content_type="application/json",
+        reverse("gifting_jobs:payload-products"),
+        body,
+        content_type="application/json",
         HTTP_X_SIGNATURE_256=sign(body, "test-webhook-secret"),
     )
 

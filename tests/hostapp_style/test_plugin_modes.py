@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import ROOT, subprocess_env
 
-HOST_TESTS = '''
+HOST_TESTS = """
 import dramatiq
 
 from gifting_jobs.broker.inspection import namespace_keys
@@ -37,7 +37,7 @@ def test_real_broker_sends_to_redis_in_its_own_namespace(real_broker):
     job = enqueue("test_record", {"key": "real", "triggered_by": "manual"}, {})
     assert real_broker.job_pending(job.id)
     print("NAMESPACE", real_broker.namespace)
-'''
+"""
 
 
 @pytest.mark.slow
@@ -48,7 +48,11 @@ def test_plugin__captures_by_default_and_real_broker_cleans_its_namespace(tmp_pa
 
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "gifting_jobs.testing.plugin", "-q", "-s", str(tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
     assert proc.returncode == 0, proc.stdout + proc.stderr

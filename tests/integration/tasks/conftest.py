@@ -35,7 +35,11 @@ def signals() -> Iterator[list[tuple[str, str, str]]]:
 
         return receive
 
-    receivers = {task_enqueued: recorder("enqueued"), task_started: recorder("started"), task_finished: recorder("finished")}
+    receivers = {
+        task_enqueued: recorder("enqueued"),
+        task_started: recorder("started"),
+        task_finished: recorder("finished"),
+    }
     for signal, receiver in receivers.items():
         signal.connect(receiver, weak=False)
     yield seen

@@ -47,11 +47,10 @@ def test_enqueue__priority_and_queue_pick_the_band_queue(queued):
 
 def test_enqueue__inside_a_rolled_back_transaction_never_runs(start_worker, signals):
     # Given a task enqueued in a transaction that rolls back
-    with pytest.raises(RuntimeError):
-        with transaction.atomic():
-            rolled_back = test_tasks.calculate_meaning_of_life.enqueue()
-            assert default_task_backend.get_result(rolled_back.id).status == TaskResultStatus.READY
-            raise RuntimeError("the view failed")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        rolled_back = test_tasks.calculate_meaning_of_life.enqueue()
+        assert default_task_backend.get_result(rolled_back.id).status == TaskResultStatus.READY
+        raise RuntimeError("the view failed")
     # And one in a transaction that commits
     with transaction.atomic():
         committed = test_tasks.echo.enqueue("committed")
@@ -197,14 +196,19 @@ def test_pruning__old_finished_results_go_with_the_retention_duty():
     assert prune_old_records().task_results == 3
 
     assert set(rows.values_list("pk", flat=True)) == {
-        results["recent-ok"], results["old-running"], results["old-ready-due-later"]
+        results["recent-ok"],
+        results["old-running"],
+        results["old-ready-due-later"],
     }
 
 
 def test_run__a_task_that_cannot_be_imported_any_more_fails_for_good(start_worker):
     # Given a queued task whose function was since moved away (its path no longer imports), its row pruned
-    enqueue(DJANGO_TASK, {"result_id": "b" * 32, "task_path": "tests.integration.tasks.tasks.gone",
-                          "backend": "default"}, {})
+    enqueue(
+        DJANGO_TASK,
+        {"result_id": "b" * 32, "task_path": "tests.integration.tasks.tasks.gone", "backend": "default"},
+        {},
+    )
 
     # When a worker takes it, it is dead-lettered at once as permanent, its result row FAILED
     start_worker()

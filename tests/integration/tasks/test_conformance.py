@@ -46,20 +46,27 @@ def test_backend__is_the_configured_default_with_every_capability():
     backend = task_backends["default"]
     assert isinstance(backend, SpineTaskBackend)
     assert backend.alias == "default" and backend.queues == {"default", "reports"} and backend.options == {}
-    assert (backend.supports_defer, backend.supports_async_task, backend.supports_get_result, backend.supports_priority) == (
-        True, True, True, True
-    )
+    assert (
+        backend.supports_defer,
+        backend.supports_async_task,
+        backend.supports_get_result,
+        backend.supports_priority,
+    ) == (True, True, True, True)
 
 
 def test_check__a_good_configuration_has_no_errors():
     assert task_backends["default"].check() == []
 
 
-@override_settings(TASKS={"default": {
-    "BACKEND": "gifting_jobs.tasks.backend.SpineTaskBackend",
-    "QUEUES": ["default", "Bad Queue"],
-    "OPTIONS": {"ATTEMPT": 3, "ATTEMPTS": 0},
-}})
+@override_settings(
+    TASKS={
+        "default": {
+            "BACKEND": "gifting_jobs.tasks.backend.SpineTaskBackend",
+            "QUEUES": ["default", "Bad Queue"],
+            "OPTIONS": {"ATTEMPT": 3, "ATTEMPTS": 0},
+        }
+    }
+)
 def test_check__names_each_configuration_error_and_its_fix():
     errors = task_backends["default"].check()
 
@@ -125,7 +132,10 @@ def test_using__returns_a_copy_and_leaves_the_task_alone():
     assert (urgent.priority, urgent.queue_name) == (50, "reports")
     assert (chained.priority, chained.queue_name, chained.run_after) == (50, "reports", now)
     assert (test_tasks.noop_task.priority, test_tasks.noop_task.queue_name) == (0, "default")
-    assert test_tasks.noop_task.using() == test_tasks.noop_task and test_tasks.noop_task.using() is not test_tasks.noop_task
+    assert (
+        test_tasks.noop_task.using() == test_tasks.noop_task
+        and test_tasks.noop_task.using() is not test_tasks.noop_task
+    )
 
 
 def test_pickle__tasks_and_results_survive_a_round_trip():
@@ -147,7 +157,7 @@ def test_enqueue__returns_a_ready_result(the_task):
     assert result.enqueued_at is not None
     assert (result.started_at, result.last_attempted_at, result.finished_at) == (None, None, None)
     with pytest.raises(ValueError, match="Task has not finished yet"):
-        result.return_value
+        _ = result.return_value
     assert result.task == the_task
     assert (result.args, result.kwargs) == ([1], {"two": [3, 4]})
     assert (result.attempts, result.errors, result.worker_ids, result.backend) == (0, [], [], "default")
@@ -228,16 +238,22 @@ def test_run__arguments_arrive_as_json(start_worker):
     assert result.return_value == {"args": [1, "two", [3]], "kwargs": {"four": {"five": 5}}}
 
 
-@override_settings(TASKS={"default": {
-    "BACKEND": "gifting_jobs.tasks.backend.SpineTaskBackend", "QUEUES": ["default", "reports"], "OPTIONS": {"ATTEMPTS": 2},
-}})
+@override_settings(
+    TASKS={
+        "default": {
+            "BACKEND": "gifting_jobs.tasks.backend.SpineTaskBackend",
+            "QUEUES": ["default", "reports"],
+            "OPTIONS": {"ATTEMPTS": 2},
+        }
+    }
+)
 def test_run__an_exception_fails_the_task_with_its_class_and_traceback(start_worker, fast_retries):
     result = test_tasks.failing_value_error.enqueue()
     run_until_finished(start_worker, result)
 
     assert result.status == TaskResultStatus.FAILED and result.is_finished
     with pytest.raises(ValueError, match="Task failed"):
-        result.return_value
+        _ = result.return_value
     assert result.enqueued_at <= result.started_at <= result.finished_at
     # ValueError is transient to the spine: both attempts ran, each left its error.
     assert result.attempts == 2 and len(result.errors) == 2
@@ -312,7 +328,9 @@ def test_signals__a_failed_task_finishes_failed(start_worker, signals):
 
     wait_until(lambda: len(signals) == 3, what="the finished signal")
     assert [(name, status) for name, _, status in signals] == [
-        ("enqueued", "READY"), ("started", "RUNNING"), ("finished", "FAILED")
+        ("enqueued", "READY"),
+        ("started", "RUNNING"),
+        ("finished", "FAILED"),
     ]
 
 
@@ -325,4 +343,3 @@ def test_logs__django_tasks_logs_the_enqueue_and_the_states(start_worker, caplog
     lines = [m for m in caplog.messages if result.id in m]
     assert "enqueued" in lines[0]
     assert any("state=RUNNING" in m for m in lines) and any("state=SUCCESSFUL" in m for m in lines)
-

@@ -103,9 +103,8 @@ def test_capture__a_failed_assertion_lists_what_was_enqueued(jobs):
     assert "expected a job(s) test_record key='b'" in message
     assert "Enqueued:" in message and "test_record id='test-record:a' queue=testing priority=2" in message
 
-    with pytest.raises(AssertionError, match="Nothing was enqueued"):
-        with capture_jobs() as inner:
-            inner.assert_enqueued("test_record")
+    with pytest.raises(AssertionError, match="Nothing was enqueued"), capture_jobs() as inner:
+        inner.assert_enqueued("test_record")
     with pytest.raises(AssertionError, match="expected no job test_record key='a'"):
         jobs.refute_enqueued("test_record", key="a")
 
@@ -125,7 +124,10 @@ def test_perform_job__runs_the_work_after_a_json_round_trip(jobs):
 
     execution = Execution.objects.get()
     assert (execution.key, execution.job_type, execution.job_id, execution.attempt) == (
-        "inline", "test_record", "test-record:inline", 1
+        "inline",
+        "test_record",
+        "test-record:inline",
+        1,
     )
     with pytest.raises(ValidationError, match="key"):
         jobs.perform_job("test_record", triggered_by="manual")
