@@ -91,7 +91,9 @@ class JobCapture:
     `JobsTestMixin`). Its helpers read what was enqueued and run it inline.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, inline: bool = False) -> None:
+        #: Run each job as soon as it is sent (Sidekiq's inline mode) instead of keeping it.
+        self.inline = inline
         self._mutex = threading.RLock()
         self._locks: dict[str, tuple[str, float]] = {}
         self._entries: dict[str, _Entry] = {}
@@ -122,7 +124,19 @@ class JobCapture:
                 entry.outcome = JobOutcome.SENT
             else:
                 self._keep(message, JobOutcome.SENT, timedelta(milliseconds=delay_ms or 0))
-            return None
+        if self.inline and mode is not SendMode.HOLD:
+            self._run_now(message.message_id)
+        return None
+
+    def _run_now(self, message_id: str) -> None:
+        """Inline mode: run a job just sent, in the sender's thread (its exception reaches the sender)."""
+        with self._mutex:
+            entry = self._entries.get(message_id)
+        if entry is None:
+            return
+        job = _captured(entry)
+        self._take(job)
+        self._run_with_retries(job)
 
     def send_unique_many(self, entries: list[tuple[Message[Any], int, int | None]]) -> list[str | None]:
         return [self.send_unique(message, lock_ttl_ms=ttl, delay_ms=delay) for message, ttl, delay in entries]
@@ -389,9 +403,14 @@ _installed: list[JobCapture] = []
 
 
 @contextmanager
-def capture_jobs() -> Iterator[JobCapture]:
-    """Capture every job enqueued inside the block; nothing reaches the broker. Nests."""
-    capture = JobCapture()
+def capture_jobs(*, inline: bool = False) -> Iterator[JobCapture]:
+    """Capture every job enqueued inside the block; nothing reaches the broker. Nests.
+
+    `inline=True` runs each job as it is sent, in the enqueuing thread: at once
+    outside a transaction, at commit inside one (jobs delayed beyond the
+    horizon stay captured); a job's final exception propagates to the sender.
+    """
+    capture = JobCapture(inline=inline)
     previous = dispatch.install_sink(capture)
     _installed.append(capture)
     try:

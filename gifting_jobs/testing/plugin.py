@@ -8,8 +8,9 @@ The ini option `gifting_jobs_capture` decides when jobs are captured:
 - `opt-in`: only tests that use the `jobs` fixture capture (this repository's
   own suite, whose spine tests need the real broker).
 
-Fixtures: `jobs` (the `JobCapture` of the test), `real_broker` (a broker in a
-fresh namespace, set as Dramatiq's global broker, its keys deleted afterwards).
+Fixtures: `jobs` (the `JobCapture` of the test), `inline_jobs` (a capture
+that runs each job as it is sent), `real_broker` (a broker in a fresh
+namespace, set as Dramatiq's global broker, its keys deleted afterwards).
 """
 
 from __future__ import annotations
@@ -76,6 +77,15 @@ def jobs(_gifting_jobs_auto_capture: JobCapture | None) -> Iterator[JobCapture]:
     from gifting_jobs.testing.capture import capture_jobs
 
     with capture_jobs() as capture:
+        yield capture
+
+
+@pytest.fixture
+def inline_jobs() -> Iterator[JobCapture]:
+    """A capture that runs each job as soon as it is sent (inside a transaction: at its commit)."""
+    from gifting_jobs.testing.capture import capture_jobs
+
+    with capture_jobs(inline=True) as capture:
         yield capture
 
 

@@ -165,3 +165,50 @@ def test_drain_jobs__by_queue_and_without_scheduled(jobs):
 
     assert jobs.drain_jobs("testing", with_scheduled=False) == {"test_record": 1}
     assert sorted(j.id for j in jobs.enqueued_jobs()) == ["test-noop:elsewhere", "test-record:later"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_capture__enqueue_many_is_captured_item_by_item(jobs):
+    from gifting_jobs.dispatch import enqueue_many
+
+    results = enqueue_many(
+        "test_record",
+        [
+            ({"key": "a", "triggered_by": "manual"}, {}),
+            ({"key": "a", "triggered_by": "manual"}, {}),
+            ({"triggered_by": "manual"}, {}),
+            ({"key": "b", "triggered_by": "manual"}, {"delay": 250}),
+        ],
+    )
+
+    assert [getattr(r, "outcome", type(r).__name__) for r in results] == [
+        JobOutcome.SENT,
+        JobOutcome.DEDUPLICATED,
+        "ValidationError",
+        JobOutcome.SENT,
+    ]
+    jobs.assert_enqueued("test_record", key="b", delay=timedelta(milliseconds=250))
+    assert len(jobs.enqueued_jobs()) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inline_jobs__run_as_they_are_sent_and_at_commit(inline_jobs):
+    record("now")
+    assert list(Execution.objects.values_list("key", flat=True)) == ["now"]
+
+    with transaction.atomic():
+        record("at-commit")
+        assert Execution.objects.count() == 1  # Still in the outbox.
+    assert sorted(Execution.objects.values_list("key", flat=True)) == ["at-commit", "now"]
+
+    record("much-later", delay=timedelta(days=1))  # Beyond the horizon: kept, not run.
+    assert [j.id for j in inline_jobs.enqueued_jobs()] == ["test-record:much-later"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inline_jobs__a_failure_reaches_the_sender_and_is_dead_lettered(inline_jobs):
+    with pytest.raises(PermanentJobError):
+        enqueue("test_permanent", {"key": "boom", "triggered_by": "manual"}, {})
+
+    assert FailedJob.objects.get().job_id == "test-permanent:boom"
+    assert not inline_jobs.job_pending("test-permanent:boom")  # Over: its id is free again.
