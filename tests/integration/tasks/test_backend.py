@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from gifting_jobs.broker.bands import physical_queue
 from gifting_jobs.catalog import DJANGO_TASK
+from gifting_jobs.dead_letters import retry_failed_job
 from gifting_jobs.dispatch import enqueue
 from gifting_jobs.models import FailedJob, FailedJobReason, FailedJobStatus, HeldJob, HeldJobReason, TaskResultRecord
 from gifting_jobs.scheduling.pruning import prune_old_records
@@ -216,3 +217,32 @@ def test_run__a_task_that_cannot_be_imported_any_more_fails_for_good(start_worke
     assert failed.reason == FailedJobReason.PERMANENT and "cannot run task" in failed.error_message
     record = TaskResultRecord.objects.get(pk="b" * 32)
     assert record.status == "FAILED" and record.errors[0]["exception_class_path"].endswith("PermanentJobError")
+
+
+def test_failed_task__is_retried_on_the_queue_it_was_sent_to(queued):
+    # Given a dead letter of a task sent to the "reports" queue (its urgent band)
+    failed = FailedJob.objects.create(
+        job_id="django-task:" + "c" * 32,
+        message_id="m-1",
+        job_type=DJANGO_TASK,
+        queue="reports.urgent",
+        entity_id="c" * 32,
+        payload={
+            "result_id": "c" * 32,
+            "task_path": "tests.integration.tasks.tasks.urgent_report",
+            "backend": "default",
+            "args": ["q"],
+            "kwargs": {},
+            "triggered_by": "manual",
+        },
+        options={"priority": 3, "attempts": 3},
+        reason=FailedJobReason.EXHAUSTED,
+        first_failed_at=timezone.now(),
+        last_failed_at=timezone.now(),
+    )
+
+    # When support retries it, it goes back to that queue and band
+    retry_failed_job(failed)
+
+    [message] = queued("reports.urgent")
+    assert message.args[0]["result_id"] == "c" * 32 and message.options["retry_of"] == failed.pk
