@@ -231,10 +231,8 @@ class JobCapture:
         matches = self._matching(job_type, priority, queue, delay, delay_tolerance, payload_fields)
         if (count is None and not matches) or (count is not None and len(matches) != count):
             wanted = _describe_wanted(job_type, priority, queue, delay, payload_fields)
-            found = f"{len(matches)} matching" if count is not None else "none matching"
-            raise AssertionError(
-                f"expected {'a' if count is None else count} job(s) {wanted}, found {found}.\n" + self._listing()
-            )
+            expected = "a job" if count is None else f"{count} job(s)"
+            raise AssertionError(f"expected {expected} {wanted}, found {len(matches)} matching.\n" + self._listing())
         return matches
 
     def refute_enqueued(

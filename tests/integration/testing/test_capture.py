@@ -100,7 +100,7 @@ def test_capture__a_failed_assertion_lists_what_was_enqueued(jobs):
     with pytest.raises(AssertionError) as failure:
         assert_enqueued("test_record", key="b")
     message = str(failure.value)
-    assert "expected a job(s) test_record key='b'" in message
+    assert "expected a job test_record key='b', found 0 matching." in message
     assert "Enqueued:" in message and "test_record id='test-record:a' queue=testing priority=2" in message
 
     with pytest.raises(AssertionError, match="Nothing was enqueued"), capture_jobs() as inner:
