@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
@@ -246,3 +247,23 @@ def test_failed_task__is_retried_on_the_queue_it_was_sent_to(queued):
 
     [message] = queued("reports.urgent")
     assert message.args[0]["result_id"] == "c" * 32 and message.options["retry_of"] == failed.pk
+
+
+@pytest.mark.slow
+def test_rundramatiq__runs_tasks_of_every_configured_queue(worker_processes):
+    # Given tasks on both queues of TASKS, enqueued before any worker exists
+    default = test_tasks.echo.enqueue("from another process")
+    report = test_tasks.urgent_report.enqueue("q4")
+
+    # When `manage.py rundramatiq` starts (it declares the TASKS queues at start-up)
+    worker = worker_processes()
+
+    # Then it runs both, in its own process
+    for result in (default, report):
+        wait_until(lambda r=result: finished(r), timeout=60, what=f"{result.task.name} in rundramatiq")
+    assert (default.status, report.status) == (TaskResultStatus.SUCCESSFUL, TaskResultStatus.SUCCESSFUL), (
+        worker.output()
+    )
+    assert report.return_value == "report q4"
+    # Worker ids are host:pid of the worker process (rundramatiq's child), never this test's process.
+    assert all(r.worker_ids[0].rpartition(":")[2] not in ("", str(os.getpid())) for r in (default, report))
