@@ -100,6 +100,14 @@ DRAMATIQ_BROKER = gifting_settings.dramatiq_broker(
     socket_connect_timeout=float(os.environ.get("REDIS_CONNECT_TIMEOUT", gifting_settings.DEFAULT_CONNECT_TIMEOUT_SECONDS)),
 )
 
+#: Django's task API (`@task`) runs on the gifting_jobs spine: Dramatiq workers, results in Postgres.
+TASKS = {
+    "default": {
+        "BACKEND": "gifting_jobs.tasks.backend.SpineTaskBackend",
+        "QUEUES": ["default"],
+    }
+}
+
 #: Django 6.1 mailers (the EMAIL_* settings are deprecated). Console by default;
 #: set EMAIL_HOST to send over SMTP.
 MAILERS = {

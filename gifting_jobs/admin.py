@@ -34,6 +34,7 @@ from gifting_jobs.models import (
     Occasion,
     Product,
     Recipient,
+    TaskResultRecord,
     TasteProfile,
 )
 from gifting_jobs.models.reminders import NotificationPreference
@@ -284,6 +285,52 @@ class HeldJobAdmin(ReadOnlyAdmin):
     @admin.display(description="message")
     def message_display(self, obj: HeldJob) -> SafeString:
         return _pretty_json(obj.message)
+
+
+@admin.register(TaskResultRecord)
+class TaskResultRecordAdmin(ReadOnlyAdmin):
+    """Results of `django.tasks` tasks run on the spine; a failed one is retried from its dead letter."""
+
+    list_display = ("task_path", "id", "status", "queue_name", "priority", "enqueued_at", "finished_at")
+    list_filter = ("status", "queue_name", "backend")
+    search_fields = ("id", "task_path", "job_id", "idempotency_key")
+    fields = (
+        "id",
+        "task_path",
+        "status",
+        "backend",
+        "queue_name",
+        "priority",
+        "run_after",
+        "idempotency_key",
+        "job_id",
+        "enqueued_at",
+        "started_at",
+        "last_attempted_at",
+        "finished_at",
+        "worker_ids",
+        "args_display",
+        "kwargs_display",
+        "return_value_display",
+        "errors_display",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="args")
+    def args_display(self, obj: TaskResultRecord) -> SafeString:
+        return _pretty_json(obj.args)
+
+    @admin.display(description="kwargs")
+    def kwargs_display(self, obj: TaskResultRecord) -> SafeString:
+        return _pretty_json(obj.kwargs)
+
+    @admin.display(description="return value")
+    def return_value_display(self, obj: TaskResultRecord) -> SafeString:
+        return _pretty_json(obj.return_value)
+
+    @admin.display(description="errors")
+    def errors_display(self, obj: TaskResultRecord) -> SafeString:
+        return _pretty_json(obj.errors)
 
 
 @admin.register(Product)

@@ -22,3 +22,6 @@ class GiftingJobsConfig(AppConfig):
         # like admin.py modules register models: then every actor is declared on the broker.
         autodiscover_modules(JOB_TYPES_MODULE)
         actors.declare_all()
+        from gifting_jobs.tasks.backend import declare_task_queues
+
+        declare_task_queues()

@@ -19,6 +19,7 @@ from gifting_jobs.conf import get_settings
 from gifting_jobs.exceptions import ConfigurationError
 from gifting_jobs.payloads import (
     CuratedCollectionsPayload,
+    DjangoTaskPayload,
     JobPayload,
     ProductEmbeddingPayload,
     ProductEnrichmentPayload,
@@ -33,6 +34,14 @@ MOST_URGENT, LEAST_URGENT = 1, 10
 DEFAULT_PRIORITY = 5
 #: Longest a job may run before the worker interrupts it.
 DEFAULT_TIME_LIMIT = timedelta(minutes=5)
+#: Why a failure is final (the values of `FailedJobReason` they become).
+FINAL_PERMANENT, FINAL_EXHAUSTED = "permanent", "exhausted"
+
+
+#: The job type that runs any `django.tasks` task of a host project (see `gifting_jobs.tasks`).
+DJANGO_TASK = "django_task"
+#: The logical queue of tasks whose `queue_name` is Django's default.
+DJANGO_TASK_DEFAULT_QUEUE = "default"
 
 
 class JobType(StrEnum):
@@ -64,6 +73,17 @@ class JobSpec[P: JobPayload]:
     def __post_init__(self) -> None:
         if not MOST_URGENT <= self.priority <= LEAST_URGENT:
             raise ConfigurationError(f"job type {self.name!r}: priority must be 1..10, got {self.priority}")
+
+    def final_failure(self, exc: BaseException, *, failures: int, attempts: int) -> str | None:
+        """Why a failed run is the job's last one ("permanent" or "exhausted"), or None if it is retried.
+
+        `failures` counts this one; `attempts` is the job's budget, first run included.
+        """
+        if self.classify(exc) is ErrorKind.PERMANENT:
+            return FINAL_PERMANENT
+        if failures >= attempts:
+            return FINAL_EXHAUSTED
+        return None
 
     def with_overrides(self) -> JobSpec[P]:
         """This spec with `GIFTING_JOBS["JOBS"][name]` applied."""
@@ -190,5 +210,17 @@ register(
         priority=3,
         retry=RetryPolicy(attempts=5, min_backoff=timedelta(seconds=10), max_backoff=timedelta(minutes=10)),
         time_limit=timedelta(minutes=1),
+    )
+)
+register(
+    JobSpec(
+        name=DJANGO_TASK,
+        payload_model=DjangoTaskPayload,
+        work="gifting_jobs.tasks.work.run_task",
+        # Each enqueue is a new result; an explicit idempotency key replaces this id.
+        default_id=lambda p: f"django-task:{p.result_id}",
+        entity_id=lambda p: p.result_id,
+        queue=DJANGO_TASK_DEFAULT_QUEUE,
+        retry=RetryPolicy(attempts=3, min_backoff=timedelta(seconds=5), max_backoff=timedelta(minutes=5)),
     )
 )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from gifting_jobs.broker.bands import logical_queue
 from gifting_jobs.broker.keys import base_queue
 from gifting_jobs.limits import ERROR_CLASS_MAX_LENGTH
 from gifting_jobs.models import FailedJob, FailedJobReason, FailedJobStatus
@@ -80,19 +81,22 @@ def retry_failed_job(failed_job: FailedJob) -> RetryResult:
     Uses the job's original id, so a retry is itself idempotent: if an equal
     job is already pending, nothing new is sent (`job.deduplicated`).
     """
-    from gifting_jobs.broker import get_broker
-    from gifting_jobs.dispatch import enqueue
+    from gifting_jobs.dispatch import enqueue, is_valid_queue, release_job_id
 
     if failed_job.status != FailedJobStatus.OPEN:
         raise ValueError(f"failed job {failed_job.pk} is {failed_job.status}, only open ones can be retried")
     # The failed run frees its id just after writing this row; if support is
     # quicker than that, free it here (only if the failed run still holds it).
     if failed_job.message_id:
-        get_broker().finish(failed_job.job_id, failed_job.message_id)
+        release_job_id(failed_job.job_id, failed_job.message_id)
     fields = {**failed_job.payload, "triggered_by": TriggeredBy.RETRY.value}
     opts = {"job_id": failed_job.job_id}
     if "priority" in failed_job.options:
         opts["priority"] = failed_job.options["priority"]
+    queue = logical_queue(failed_job.queue) if failed_job.queue else ""
+    if is_valid_queue(queue):
+        # Back where it was sent (a `queue=` option, a django.tasks queue_name), not the type's default.
+        opts["queue"] = queue
     job = enqueue(failed_job.job_type, fields, opts, retry_of=failed_job.pk)
     FailedJob.objects.filter(pk=failed_job.pk).update(
         status=FailedJobStatus.RETRIED, retried_at=timezone.now(), retry_job_id=job.id, resolved_at=timezone.now()

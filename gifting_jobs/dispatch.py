@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from django.db import IntegrityError, connection, transaction
@@ -42,6 +43,8 @@ LOCK_TTL_MARGIN = timedelta(hours=1)
 OUTBOX_GRACE = timedelta(seconds=30)
 #: The id characters allowed in an explicit job_id.
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@/+=-]{0,199}$"
+#: The names allowed for a logical queue.
+QUEUE_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 
 
 class JobOutcome(StrEnum):
@@ -87,7 +90,7 @@ class EnqueueOptions(BaseModel):
     delay: timedelta | None = None
     attempts: int | None = Field(default=None, ge=1, le=100)
     job_id: str | None = Field(default=None, pattern=JOB_ID_PATTERN)
-    queue: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+    queue: str | None = Field(default=None, pattern=QUEUE_PATTERN)
 
     @field_validator("delay", mode="before")
     @classmethod
@@ -106,8 +109,65 @@ class EnqueueOptions(BaseModel):
         return value
 
 
+def is_valid_job_id(job_id: str) -> bool:
+    """Whether `job_id` is accepted as an explicit `job_id=` option."""
+    return re.fullmatch(JOB_ID_PATTERN, job_id) is not None
+
+
+def is_valid_queue(queue: str) -> bool:
+    """Whether `queue` is accepted as a `queue=` option."""
+    return re.fullmatch(QUEUE_PATTERN, queue) is not None
+
+
 _NO_OPTIONS = EnqueueOptions()
 _NO_DELAY = timedelta(0)
+
+
+class JobSink(Protocol):
+    """Where `enqueue` sends: the broker, or a test's capture (`gifting_jobs.testing`).
+
+    The methods are the broker's: a sink takes job-id locks and keeps messages
+    exactly as `RedisBroker` does, so ids, dedupe and outcomes stay those of production.
+    """
+
+    def send_unique(
+        self, message: Message[Any], *, lock_ttl_ms: int, delay_ms: int | None = None, mode: SendMode = SendMode.SEND
+    ) -> str | None: ...
+
+    def send_unique_many(self, entries: list[tuple[Message[Any], int, int | None]]) -> list[str | None]: ...
+
+    def release_hold(self, job_id: str, message_id: str) -> bool: ...
+
+    def finish(self, job_id: str, message_id: str) -> bool: ...
+
+
+class CaptureSink(JobSink, Protocol):
+    """A sink that also hears of jobs written to the outbox, before their transaction commits."""
+
+    def outboxed(self, message: Message[Any], delay: timedelta) -> None: ...
+
+
+#: A test's capture sink, when one is installed; None sends to the broker.
+_sink: CaptureSink | None = None
+
+
+def install_sink(sink: CaptureSink | None) -> CaptureSink | None:
+    """Make `sink` receive every job sent from now on (None: the broker again); returns the previous one.
+
+    Only `gifting_jobs.testing` does this: production code always sends to the broker.
+    """
+    global _sink
+    previous, _sink = _sink, sink
+    return previous
+
+
+def _sender() -> JobSink:
+    return _sink if _sink is not None else get_broker()
+
+
+def release_job_id(job_id: str, message_id: str) -> bool:
+    """Free a job id now if `message_id` still holds it (a dead letter retried before its run let go)."""
+    return _sender().finish(job_id, message_id)
 
 
 def _validate(spec: JobSpec[Any], fields: dict[str, Any], opts: dict[str, Any]) -> tuple[JobPayload, EnqueueOptions]:
@@ -203,6 +263,14 @@ def _prepare(spec: JobSpec[Any], fields: dict[str, Any], opts: dict[str, Any], *
     )
 
 
+def message_for(job_type: str, fields: dict[str, Any], opts: dict[str, Any] | None = None) -> Message[Any]:
+    """The message `enqueue` would send for these fields and options: validated, id derived, not sent.
+
+    Raises `ValidationError` as `enqueue` does.
+    """
+    return _prepare(get_spec(job_type), fields, opts or {}).message
+
+
 def _route(job: _Prepared) -> Job:
     """Send, hold or schedule one prepared job, by its delay and the open transaction."""
     if job.beyond_horizon and job.eta is not None:  # Beyond the horizon means delayed, so an eta.
@@ -280,7 +348,7 @@ def _delay_ms(delay: timedelta) -> int | None:
 def send(message: Message[Any], ttl_ms: int, delay: timedelta) -> tuple[JobOutcome, str]:
     """Send now; if the broker cannot be reached, hold the job in Postgres."""
     try:
-        owner = get_broker().send_unique(message, lock_ttl_ms=ttl_ms, delay_ms=_delay_ms(delay))
+        owner = _sender().send_unique(message, lock_ttl_ms=ttl_ms, delay_ms=_delay_ms(delay))
     except redis.RedisError as exc:
         return _hold_unsent(message, ttl_ms, delay, exc)
     return _sent_unless_owned(message, owner)
@@ -311,7 +379,7 @@ def _send_many(jobs: Sequence[_Prepared]) -> list[tuple[JobOutcome, str]]:
     if not jobs:
         return []
     try:
-        owners = get_broker().send_unique_many([(job.message, job.ttl_ms, _delay_ms(job.delay)) for job in jobs])
+        owners = _sender().send_unique_many([(job.message, job.ttl_ms, _delay_ms(job.delay)) for job in jobs])
     except redis.RedisError as exc:
         return [_hold_unsent(job.message, job.ttl_ms, job.delay, exc) for job in jobs]
     return [_sent_unless_owned(job.message, owner) for job, owner in zip(jobs, owners, strict=True)]
@@ -363,7 +431,7 @@ def _insert_held(row: HeldJob) -> str | None:
 def _schedule(message: Message[Any], ttl_ms: int, eta: datetime) -> tuple[JobOutcome, str]:
     """Keep a long delay in Postgres; its job id is taken now so equal jobs deduplicate."""
     try:
-        owner = get_broker().send_unique(message, lock_ttl_ms=ttl_ms, mode=SendMode.HOLD)
+        owner = _sender().send_unique(message, lock_ttl_ms=ttl_ms, mode=SendMode.HOLD)
     except redis.RedisError:
         owner = None  # Postgres alone deduplicates until the broker is back.
     if owner is not None:
@@ -373,7 +441,7 @@ def _schedule(message: Message[Any], ttl_ms: int, eta: datetime) -> tuple[JobOut
         # An equal job already waits in Postgres (held while the broker was
         # down): give back the id we just took, or its relay would drop it.
         try:
-            get_broker().release_hold(message.options["job_id"], message.message_id)
+            _sender().release_hold(message.options["job_id"], message.message_id)
         except redis.RedisError:
             pass  # Our hold then expires with its TTL; the relay sends theirs meanwhile only if it is free.
         return JobOutcome.DEDUPLICATED, existing
@@ -386,10 +454,12 @@ def _send_on_commit(message: Message[Any], ttl_ms: int, delay: timedelta) -> tup
     existing = _insert_held(row)
     if existing is not None:
         return JobOutcome.DEDUPLICATED, existing
+    if _sink is not None:
+        _sink.outboxed(message, delay)
 
     def after_commit() -> None:
         try:
-            get_broker().send_unique(message, lock_ttl_ms=ttl_ms, delay_ms=_delay_ms(delay))
+            _sender().send_unique(message, lock_ttl_ms=ttl_ms, delay_ms=_delay_ms(delay))
         except redis.RedisError as exc:
             # The committed outbox row is the job: make it due now so the
             # relay sends it as soon as the broker answers.

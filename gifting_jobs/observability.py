@@ -30,6 +30,8 @@ class JobContext:
     attempt: int
     message_id: str
     queue: str
+    #: The job's attempt budget, first run included (0 when the message does not say).
+    attempts: int = 0
 
     @classmethod
     def of(cls, message: Message[Any] | MessageProxy) -> JobContext:
@@ -41,6 +43,7 @@ class JobContext:
             attempt=int(options.get("retries", 0)) + 1,
             message_id=message.message_id,
             queue=message.queue_name,
+            attempts=int(options.get("attempts", 0)),
         )
 
     def extra(self, **more: object) -> dict[str, object]:

@@ -11,7 +11,7 @@ import json
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
@@ -140,3 +140,17 @@ class ReminderDispatchPayload(JobPayload):
     payload: ReminderContent
     scheduled_for: AwareDatetime
     occasion_id: EntityId | None = None
+
+
+class DjangoTaskPayload(JobPayload):
+    """A `django.tasks` task run on the spine: which function, its arguments, and its result row."""
+
+    #: Tasks are enqueued by host code; a dead-letter retry says "retry".
+    triggered_by: TriggeredBy = TriggeredBy.MANUAL
+    result_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+    #: Dotted path of the module-level `@task` object.
+    task_path: Annotated[str, StringConstraints(min_length=3, max_length=255)]
+    #: The `TASKS` alias the task was enqueued through (signals name its backend class).
+    backend: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    args: list[Any] = Field(default_factory=list)
+    kwargs: dict[str, Any] = Field(default_factory=dict)

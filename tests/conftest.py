@@ -24,6 +24,10 @@ from dramatiq.message import Message
 
 from gifting_jobs.broker import RedisBroker
 
+# gifting_jobs' own pytest plugin (a pip-installed package loads it through its entry point;
+# this checkout is not installed). Same name as the entry point's, so it never loads twice.
+pytest_plugins = ["gifting_jobs.testing.plugin"]
+
 ROOT = Path(__file__).resolve().parent.parent
 #: Default time a test waits for a condition before failing.
 WAIT_TIMEOUT = 20.0

@@ -26,3 +26,10 @@ DRAMATIQ_BROKER["OPTIONS"].update(
 GIFTING_JOBS = {**GIFTING_JOBS, "WEBHOOK_SECRET": "test-webhook-secret", "RELAY_INTERVAL_SECONDS": 0.2}
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# `@task` functions of the tests use a second queue, to check queue routing and validation.
+TASKS = {
+    "default": {
+        "BACKEND": "gifting_jobs.tasks.backend.SpineTaskBackend",
+        "QUEUES": ["default", "reports"],
+    }
+}

@@ -25,7 +25,7 @@ from redis.retry import Retry
 
 from gifting_jobs.broker import scripts
 from gifting_jobs.broker.bands import band_queues
-from gifting_jobs.broker.keys import KeyLayout, held_owner, is_auxiliary_queue
+from gifting_jobs.broker.keys import KeyLayout, glob_escape, held_owner, is_auxiliary_queue
 
 #: redis-py retries a failed command; one quick retry keeps enqueue bounded when Redis is down.
 CLIENT_RETRIES = 1
@@ -33,6 +33,8 @@ CLIENT_RETRY_CAP_SECONDS = 0.2
 
 #: How long delivery counters of an unacknowledged message are kept.
 DELIVERIES_TTL_MS = 7 * 24 * 3600 * 1000
+#: Keys asked of SCAN (and deleted) per round trip when a namespace is emptied.
+NAMESPACE_SCAN_COUNT = 500
 #: Where a Redis message id sits in Dramatiq's JSON encoding of a message.
 _REDIS_ID_MARK = b'"redis_message_id":"'
 
@@ -322,6 +324,24 @@ class RedisBroker(DramatiqRedisBroker):
     def release_mark(self, parts: tuple[str, ...], owner: str) -> bool:
         """Give the mark back if `owner` still holds it (compare-and-delete, atomic)."""
         return bool(self._run(self._compare_and_delete, [self.keys.own(*parts)], [owner]))
+
+    def delete_namespace(self) -> int:
+        """Delete every key of this broker's namespace (a test's own, when it ends); returns how many."""
+        deleted = 0
+        batch: list[bytes | str] = []
+        for key in self.client.scan_iter(match=glob_escape(self.namespace) + ":*", count=NAMESPACE_SCAN_COUNT):
+            batch.append(key)
+            if len(batch) >= NAMESPACE_SCAN_COUNT:
+                deleted += int(self.client.delete(*batch))
+                batch = []
+        if batch:
+            deleted += int(self.client.delete(*batch))
+        return deleted
+
+    def close(self) -> None:
+        """Close the broker's Redis connections (a broker made for one test)."""
+        super().close()
+        self.client.connection_pool.disconnect()
 
     def address(self) -> str:
         """Where the broker's Redis is (host:port/db or socket path), without credentials, fit to print."""

@@ -256,6 +256,7 @@ class DemoRunner:
             user, recipients = self._taste_profiles()
             self._collections()
             self._reminders(user, recipients[data.OCCASION.recipient_name])
+            self._django_task()
         self.timings["total"] = time.monotonic() - started
         self._summary()
         return DemoResult(problems=tuple(self.problems), seconds=self.timings["total"])
@@ -684,9 +685,48 @@ class DemoRunner:
         detail = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
         return Waiting(done=settled == len(pks), detail=detail)
 
+    def _django_task(self) -> None:
+        """Enqueue one `@task` through Django's task API and follow its result through its states."""
+        from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
+
+        from gifting_jobs.tasks.backend import SpineTaskBackend
+
+        self.emit(*report.heading("6. Django's task API: one @task on the spine"))
+        default_task_backend = task_backends[DEFAULT_TASK_BACKEND_ALIAS]
+        if not isinstance(default_task_backend, SpineTaskBackend):
+            self.emit(f"  skipped: TASKS['default'] is {type(default_task_backend).__name__}, not SpineTaskBackend")
+            return
+        from gifting_jobs.demo.tasks import summarise_demo_catalog
+
+        seen: list[str] = []
+
+        def state() -> Waiting:
+            current = default_task_backend.get_result(result.id)
+            if not seen or seen[-1] != current.status:
+                seen.append(current.status)
+            return Waiting(done=current.is_finished, detail=f"status {current.status}")
+
+        with self._timed("task"):
+            result = summarise_demo_catalog.enqueue()
+            self.emit(
+                f"  summarise_demo_catalog.enqueue() -> result {result.id}, {result.status}, "
+                f"through {type(default_task_backend).__name__}"
+            )
+            wait_for(state, timeout=self.options.timeout, what="the @task to finish")
+        result.refresh()
+        self.emit(
+            f"  states seen by get_result(): {' -> '.join(seen)} in {report.seconds(self.timings['task'])}",
+            f"  attempts {result.attempts}, worker {result.worker_ids[-1] if result.worker_ids else '-'}",
+        )
+        if result.status == "SUCCESSFUL":
+            self.emit(f"  return value: {json.dumps(result.return_value, sort_keys=True)}")
+        else:
+            error = result.errors[-1].exception_class_path if result.errors else "no error recorded"
+            self.problems.append(f"the demo @task ended {result.status}: {error}")
+
     def _summary(self) -> None:
-        self.emit(*report.heading("6. Summary"))
-        steps = ("load", "processing", "profiles", "collections", "reminders", "total")
+        self.emit(*report.heading("7. Summary"))
+        steps = ("load", "processing", "profiles", "collections", "reminders", "task", "total")
         timings = (f"{step} {report.seconds(self.timings[step])}" for step in steps if step in self.timings)
         self.emit("  timings: " + ", ".join(timings))
         self._dead_letters()

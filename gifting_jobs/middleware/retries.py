@@ -12,7 +12,7 @@ from dramatiq.middleware import Middleware
 from gifting_jobs.catalog import get_spec
 from gifting_jobs.conf import get_settings
 from gifting_jobs.limits import ERROR_EXCERPT_CHARS
-from gifting_jobs.retry_policy import ErrorKind, retry_after_seconds
+from gifting_jobs.retry_policy import retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +46,9 @@ class JobRetries(Middleware):
         # Imported here: middleware is loaded with the broker, before the app registry.
         from gifting_jobs.models import FailedJobReason
 
-        if spec.classify(exception) is ErrorKind.PERMANENT:
-            message.options["failure_reason"] = FailedJobReason.PERMANENT.value
-            message.fail()
-            return
-        if failures >= attempts:
-            message.options["failure_reason"] = FailedJobReason.EXHAUSTED.value
+        final = spec.final_failure(exception, failures=failures, attempts=attempts)
+        if final is not None:
+            message.options["failure_reason"] = FailedJobReason(final).value
             message.fail()
             return
 

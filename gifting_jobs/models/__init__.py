@@ -11,6 +11,7 @@ from gifting_jobs.models.reminders import (
     NotificationStatus,
     Occasion,
 )
+from gifting_jobs.models.tasks import TaskResultRecord, TaskStatus
 
 __all__ = [
     "Channel",
@@ -29,5 +30,7 @@ __all__ = [
     "ProductStatus",
     "Recipient",
     "Surface",
+    "TaskResultRecord",
+    "TaskStatus",
     "TasteProfile",
 ]

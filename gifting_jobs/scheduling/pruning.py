@@ -11,7 +11,14 @@ from django.utils import timezone
 from django_apscheduler.models import DjangoJobExecution
 
 from gifting_jobs.conf import get_settings
-from gifting_jobs.models import FailedJob, FailedJobStatus, NotificationSchedule, NotificationStatus
+from gifting_jobs.models import (
+    FailedJob,
+    FailedJobStatus,
+    NotificationSchedule,
+    NotificationStatus,
+    TaskResultRecord,
+    TaskStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +31,8 @@ class PruneResult:
     schedules: int
     failed_jobs: int
     job_executions: int
+    #: `django.tasks` results (see `gifting_jobs.tasks`).
+    task_results: int = 0
 
 
 def _delete_in_batches(queryset: QuerySet[Model]) -> int:
@@ -34,10 +43,13 @@ def _delete_in_batches(queryset: QuerySet[Model]) -> int:
 
 
 def prune_old_records(*, now: datetime | None = None) -> PruneResult:
-    """Delete sent and cancelled reminders, resolved dead letters and job executions past retention.
+    """Delete sent and cancelled reminders, resolved dead letters, job executions and task results past retention.
 
     Failed and queued reminders and open dead letters are kept whatever their age:
-    they still need someone's attention or are still to be sent.
+    they still need someone's attention or are still to be sent. Task results go
+    once finished that long ago; a READY one only when it was enqueued and due
+    that long ago (its job was lost or deduplicated at commit), never while it waits for
+    its `run_after`; a RUNNING one never (its attempt may still end).
     """
     retention = timedelta(days=get_settings().RETENTION_DAYS)
     cutoff = (now or timezone.now()) - retention
@@ -52,14 +64,24 @@ def prune_old_records(*, now: datetime | None = None) -> PruneResult:
             status__in=[FailedJobStatus.RETRIED, FailedJobStatus.DISCARDED], resolved_at__lt=cutoff
         )
     )
+    task_results = _delete_in_batches(
+        TaskResultRecord.objects.filter(
+            Q(status__in=[TaskStatus.SUCCESSFUL, TaskStatus.FAILED], finished_at__lt=cutoff)
+            | Q(status=TaskStatus.READY, enqueued_at__lt=cutoff)
+            & (Q(run_after__isnull=True) | Q(run_after__lt=cutoff))
+        )
+    )
     executions_before = DjangoJobExecution.objects.filter(run_time__lte=cutoff).count()
     DjangoJobExecution.objects.delete_old_job_executions(int(retention.total_seconds()))
-    result = PruneResult(schedules=schedules, failed_jobs=failed_jobs, job_executions=executions_before)
+    result = PruneResult(
+        schedules=schedules, failed_jobs=failed_jobs, job_executions=executions_before, task_results=task_results
+    )
     logger.info(
-        "pruned %d reminders, %d dead letters and %d job executions older than %s",
+        "pruned %d reminders, %d dead letters, %d job executions and %d task results older than %s",
         result.schedules,
         result.failed_jobs,
         result.job_executions,
+        result.task_results,
         cutoff.isoformat(),
         extra={"duty": "prune"},
     )

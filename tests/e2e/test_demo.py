@@ -102,6 +102,8 @@ def test_gifting_demo__runs_end_to_end_and_again(
     assert mailoutbox[0].to == [data.DEMO_EMAIL]
     assert f"[push] to user {sent.first().user_id}: {data.OCCASION.name} is in 3 days" in capsys.readouterr().out
     assert "dead letters (FailedJob) written during this run: none" in output
+    assert "states seen by get_result(): READY" in output and "SUCCESSFUL in" in output
+    assert f'return value: {{"attempt": 1, "embedded": {len(recommendable)}' in output
     assert "Demo complete" in output
 
     # When it runs again

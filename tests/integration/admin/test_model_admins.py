@@ -21,6 +21,7 @@ from gifting_jobs.models import (
     Product,
     ProductStatus,
     Recipient,
+    TaskResultRecord,
     TasteProfile,
 )
 
@@ -67,7 +68,19 @@ def rows(admin_user: User) -> list[object]:
         reason=HeldJobReason.DELAYED,
         due_at=timezone.now() + timedelta(hours=1),
     )
-    return [mug, recipient, profile, occasion, schedule, collection, held]
+    task_result = TaskResultRecord.objects.create(
+        id="a" * 32,
+        task_path="tests.integration.tasks.tasks.echo",
+        backend="default",
+        queue_name="default",
+        priority=0,
+        job_id="django-task:" + "a" * 32,
+        args=["<script>"],
+        status="FAILED",
+        enqueued_at=timezone.now(),
+        errors=[{"exception_class_path": "builtins.ValueError", "traceback": "Traceback <b>"}],
+    )
+    return [mug, recipient, profile, occasion, schedule, collection, held, task_result]
 
 
 def test_model_admins__every_model_is_registered():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -15,13 +14,9 @@ from tests.conftest import wait_until
 from tests.integration.collections.conftest import DAY
 
 
-def pending_job_ids(broker) -> set[str]:
-    """Job ids queued in the collections queues of this run's namespace."""
-    ids = set()
-    for queue in ("collections", "collections.bulk", "collections.urgent"):
-        for raw in broker.client.hvals(f"{broker.namespace}:{queue}.msgs"):
-            ids.add(json.loads(raw)["options"]["job_id"])
-    return ids
+def pending_job_ids(jobs) -> set[str]:
+    """Job ids of the captured collections jobs (`gifting_jobs.testing`)."""
+    return {job.id for job in jobs.enqueued_jobs("curated_collections")}
 
 
 def test_generate_daily_collections__builds_the_three_surfaces_with_a_worker(catalog, worker):
@@ -47,16 +42,16 @@ def test_generate_daily_collections__builds_the_three_surfaces_with_a_worker(cat
     )
 
 
-def test_generate_daily_collections__a_double_tick_is_deduplicated(clean_broker, transactional_db):
+def test_generate_daily_collections__a_double_tick_is_deduplicated(jobs, transactional_db):
     first = generate_daily_collections(DAY)
     second = generate_daily_collections(DAY)
 
     assert all(j.outcome is JobOutcome.SENT for j in first)
     assert all(j.deduplicated for j in second)
-    assert pending_job_ids(clean_broker) == {j.id for j in first}
+    assert pending_job_ids(jobs) == {j.id for j in first}
 
 
-def test_regenerate_collections__other_parameters_are_not_swallowed_by_the_daily_job(clean_broker, transactional_db):
+def test_regenerate_collections__other_parameters_are_not_swallowed_by_the_daily_job(jobs, transactional_db):
     [daily_home, *_] = generate_daily_collections(DAY)
 
     same = regenerate_collections("home", DAY)
@@ -67,7 +62,7 @@ def test_regenerate_collections__other_parameters_are_not_swallowed_by_the_daily
     assert other.outcome is JobOutcome.SENT and other.id != daily_home.id
     assert other.payload.triggered_by == "manual"
     assert forced.outcome is JobOutcome.SENT and forced.id == "curated-collections:manual:1"
-    assert {daily_home.id, other.id, forced.id} <= pending_job_ids(clean_broker)
+    assert {daily_home.id, other.id, forced.id} <= pending_job_ids(jobs)
 
 
 def test_regenerate_collections__unknown_surface_is_a_validation_error(db):
@@ -77,7 +72,7 @@ def test_regenerate_collections__unknown_surface_is_a_validation_error(db):
         regenerate_collections("sidebar", DAY)
 
 
-def test_schedule_daily_collections__command_prints_the_jobs(clean_broker, transactional_db):
+def test_schedule_daily_collections__command_prints_the_jobs(jobs, transactional_db):
     out = io.StringIO()
 
     call_command("schedule_daily_collections", "--date", "2026-03-14", stdout=out)
@@ -86,10 +81,10 @@ def test_schedule_daily_collections__command_prints_the_jobs(clean_broker, trans
     assert [line.split("\t")[:3] for line in lines] == [
         ["home", "2026-03-14", "sent"], ["discovery", "2026-03-14", "sent"], ["occasion", "2026-03-14", "sent"],
     ]
-    assert {line.split("\t")[3] for line in lines} == pending_job_ids(clean_broker)
+    assert {line.split("\t")[3] for line in lines} == pending_job_ids(jobs)
 
 
-def test_schedule_daily_collections__defaults_to_today(clean_broker, transactional_db):
+def test_schedule_daily_collections__defaults_to_today(jobs, transactional_db):
     from django.utils import timezone
 
     out = io.StringIO()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from gifting_jobs.models import HeldJob, Recipient
+from gifting_jobs.models import Recipient
 from gifting_jobs.services.recommendations import MESSAGE_NO_PROFILE, MESSAGE_PROCESSING
 from tests.data.relevance import PROFILES_BY_KEY, create_profile
 
@@ -102,7 +102,7 @@ def test_recommendations_api__someone_elses_recipient_is_404(client, gifter, oth
     assert response.status_code == 404
 
 
-def test_recommendations_api__profile_being_processed_is_202_and_enqueues(client, gifter):
+def test_recommendations_api__profile_being_processed_is_202_and_enqueues(client, gifter, jobs):
     profile = create_profile(gifter, PROFILES_BY_KEY["bookworm"].answers, embed=False)
     client.force_login(gifter)
 
@@ -111,4 +111,4 @@ def test_recommendations_api__profile_being_processed_is_202_and_enqueues(client
     assert response.status_code == 202
     assert response["Retry-After"] == "3"
     assert response.json() == {"status": "processing", "detail": MESSAGE_PROCESSING}
-    assert HeldJob.objects.filter(job_id=f"taste-profile-embedding:{profile.pk}").exists()
+    jobs.assert_enqueued("taste_profile_embedding", taste_profile_id=profile.pk, user_id=gifter.pk, count=1)
