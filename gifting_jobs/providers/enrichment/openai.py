@@ -18,6 +18,7 @@ from gifting_jobs.conf import get_settings
 from gifting_jobs.exceptions import PermanentJobError
 from gifting_jobs.providers.enrichment.base import MAX_SUMMARY_CHARS, MAX_TAGS, Enrichment, EnrichmentProvider, one_line
 from gifting_jobs.providers.openai_client import build_client, openai_errors
+from gifting_jobs.ratelimits import OPENAI_CHAT, estimate_tokens, limited_call
 from gifting_jobs.taxonomy import GIFT_TAGS, OCCASIONS, RECIPIENT_TYPES, Term, price_band
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 #: Longest product text sent to the model, in characters (longer descriptions add cost, not tags).
 MAX_PROMPT_TEXT_CHARS = 4000
+#: Tokens an answer is expected to take, counted before the call (the usage corrects it).
+EXPECTED_COMPLETION_TOKENS = 200
 
 TagSlug = Literal[tuple(term.slug for term in GIFT_TAGS)]  # type: ignore[valid-type]
 OccasionSlug = Literal[tuple(term.slug for term in OCCASIONS)]  # type: ignore[valid-type]
@@ -78,6 +81,8 @@ class OpenAIEnrichmentProvider(EnrichmentProvider):
 
     is_remote = True
     is_deterministic = False
+    #: The `GIFTING_JOBS["RATE_LIMITS"]` key its requests count against.
+    rate_limit_key = OPENAI_CHAT
 
     def __init__(self, *, model: str | None = None, client: openai.OpenAI | None = None) -> None:
         conf = get_settings()
@@ -86,15 +91,17 @@ class OpenAIEnrichmentProvider(EnrichmentProvider):
         self._client = client or build_client(conf)
 
     def enrich(self, text: str, *, price: Decimal | None, description: str | None = None) -> Enrichment:
-        with openai_errors("enrichment"):
+        messages = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": user_prompt(text, price)},
+        ]
+        estimate = estimate_tokens([m["content"] for m in messages]) + EXPECTED_COMPLETION_TOKENS
+        with limited_call(self.rate_limit_key, tokens=estimate) as call, openai_errors("enrichment"):
             completion = self._client.chat.completions.parse(
-                model=self.model,
-                messages=[
-                    {"role": "system", "content": SYSTEM_PROMPT},
-                    {"role": "user", "content": user_prompt(text, price)},
-                ],
-                response_format=EnrichmentAnswer,
+                model=self.model, messages=messages, response_format=EnrichmentAnswer
             )
+            if completion.usage is not None:
+                call.used_tokens = int(completion.usage.total_tokens)
         if not completion.choices:
             raise PermanentJobError("OpenAI enrichment: the completion has no choices")
         message = completion.choices[0].message
