@@ -239,7 +239,8 @@ return false
 
 # What a provider's limiter looks like now. KEYS: cooldown, calls, leases,
 # snoozed. ARGV: span_ms of "recent" calls. Returns {cooldown ms left, calls
-# admitted in the span up to now, calls in flight, snoozed jobs}.
+# admitted in the span (turns reserved for the next moments included), calls
+# in flight, snoozed jobs}.
 LIMIT_STATS = """
 local t = redis.call('time')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -247,7 +248,7 @@ local cooldown = tonumber(redis.call('get', KEYS[1]) or '0') - now
 if cooldown < 0 then cooldown = 0 end
 return {
   string.format('%.3f', cooldown),
-  redis.call('zcount', KEYS[2], '(' .. (now - tonumber(ARGV[1])), now),
+  redis.call('zcount', KEYS[2], '(' .. (now - tonumber(ARGV[1])), '+inf'),
   redis.call('zcount', KEYS[3], '(' .. now, '+inf'),
   redis.call('zcount', KEYS[4], '(' .. now, '+inf'),
 }
