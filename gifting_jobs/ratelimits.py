@@ -123,8 +123,12 @@ def acquire(provider: str, *, tokens: int = 0) -> Grant:
 
 
 def cool_down(provider: str, seconds: float) -> float:
-    """Stop every worker from calling `provider` for `seconds`; returns the cooldown now in force."""
-    return get_broker().limits.cool_down(provider, seconds)
+    """Stop every worker from calling `provider` for `seconds`; returns the cooldown now in force.
+
+    A cooldown that starts also slows the provider's pace a little for a while (see `broker.limits`).
+    """
+    window = get_settings().rate_limit(provider).window_seconds
+    return get_broker().limits.cool_down(provider, seconds, window_seconds=window)
 
 
 def rate_limit_answer(exc: BaseException) -> float | None:

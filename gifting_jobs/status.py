@@ -99,6 +99,8 @@ class ProviderStatus:
     requests_per_minute: float | None
     in_flight: int
     max_concurrent: int | None
+    #: The factor the pace is slowed by after a 429 (1: the configured pace).
+    slowdown: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,7 @@ def _provider_statuses(broker: RedisBroker) -> tuple[ProviderStatus, ...]:
                 requests_per_minute=limit.requests_per_minute,
                 in_flight=figures.in_flight,
                 max_concurrent=limit.max_concurrent,
+                slowdown=figures.slowdown,
             )
         )
     return tuple(statuses)

@@ -25,6 +25,7 @@ per provider key the rate-limit state (`ns:gj:rl:<provider>:<part>`):
 | `leases`   | zset   | lease id -> expiry (ms): calls in flight (concurrency)       |
 | `cooldown` | string | ms timestamp until which nobody calls (a Retry-After)        |
 | `snoozed`  | zset   | job id -> ms timestamp its snooze ends                       |
+| `slowdown` | string | factor (>= 1) the pace is slowed by after a 429, for a while |
 """
 
 from __future__ import annotations
@@ -160,6 +161,10 @@ class RateLimitKeys:
     def snoozed(self) -> str:
         return f"{self.prefix}:snoozed"
 
+    @property
+    def slowdown(self) -> str:
+        return f"{self.prefix}:slowdown"
+
     def all(self) -> list[str]:
         """The acquire script's keys, in its KEYS order."""
-        return [self.cooldown, self.next_slot, self.calls, self.window, self.leases, self.snoozed]
+        return [self.cooldown, self.next_slot, self.calls, self.window, self.leases, self.snoozed, self.slowdown]

@@ -30,6 +30,12 @@ CONCURRENCY_RETRY_MS = 50
 MIN_RETENTION_MS = 60_000
 #: What "recent calls" covers in the figures (ms).
 RECENT_SPAN_MS = 60_000
+#: Each cooldown that starts slows the provider's pace by this factor (5%: the limiter counts
+#: admissions, the provider arrivals), up to the cap, until no 429 came for the slowdown's time.
+SLOWDOWN_STEP = 1.05
+SLOWDOWN_CAP = 1.5
+#: How long a slowdown lasts after its last 429, in windows of the provider (at least a minute).
+SLOWDOWN_WINDOWS = 10
 
 
 class Refusal:
@@ -75,6 +81,8 @@ class ProviderFigures:
     calls_last_minute: int
     in_flight: int
     snoozed: int
+    #: The factor the pace is slowed by after a 429 (1: the configured pace).
+    slowdown: float = 1.0
 
 
 def _float(value: bytes | str | float) -> float:
@@ -138,9 +146,19 @@ class ProviderLimits:
         keys = self._keys(grant.provider)
         self._broker._run(self._release, [keys.calls, keys.window, keys.leases], [grant.lease, grant.tokens, used])
 
-    def cool_down(self, provider: str, seconds: float) -> float:
-        """Nobody calls `provider` for `seconds` (never shortening a longer cooldown); returns the seconds left."""
-        left = self._broker._run(self._cool_down, [self._keys(provider).cooldown], [max(0.0, seconds) * 1000])
+    def cool_down(self, provider: str, seconds: float, *, window_seconds: float = 60.0) -> float:
+        """Nobody calls `provider` for `seconds` (never shortening a longer cooldown); returns the seconds left.
+
+        A cooldown that starts also slows the provider's pace by `SLOWDOWN_STEP`
+        (up to `SLOWDOWN_CAP`) for `SLOWDOWN_WINDOWS` windows.
+        """
+        keys = self._keys(provider)
+        slowdown_ms = int(max(window_seconds * SLOWDOWN_WINDOWS, MIN_RETENTION_MS / 1000) * 1000)
+        left = self._broker._run(
+            self._cool_down,
+            [keys.cooldown, keys.slowdown],
+            [max(0.0, seconds) * 1000, SLOWDOWN_STEP, SLOWDOWN_CAP, slowdown_ms],
+        )
         return _float(left) / 1000
 
     def snooze(self, message: Message, *, provider: str, delay_ms: int, lock_ttl_ms: int, hold: bool) -> str | None:
@@ -177,10 +195,12 @@ class ProviderLimits:
     def figures(self, provider: str) -> ProviderFigures:
         """The provider key's cooldown, recent calls, calls in flight and snoozed jobs, now."""
         keys = self._keys(provider)
-        cooldown, recent, in_flight, snoozed = self._broker._run(
-            self._stats, [keys.cooldown, keys.calls, keys.leases, keys.snoozed], [RECENT_SPAN_MS]
+        cooldown, recent, in_flight, snoozed, slowdown = self._broker._run(
+            self._stats, [keys.cooldown, keys.calls, keys.leases, keys.snoozed, keys.slowdown], [RECENT_SPAN_MS]
         )
-        return ProviderFigures(provider, _float(cooldown) / 1000, int(recent), int(in_flight), int(snoozed))
+        return ProviderFigures(
+            provider, _float(cooldown) / 1000, int(recent), int(in_flight), int(snoozed), _float(slowdown)
+        )
 
     def tokens_in_window(self, provider: str, *, window_s: float) -> int:
         """Tokens of the calls admitted in the last `window_s` (reservations included): a read, for sizing batches."""

@@ -88,7 +88,7 @@ return redis.call('get', KEYS[1])
 # and the token window are checked together; a call whose turn comes within
 # max_wait is admitted *at its turn* (the caller sleeps until then), a later
 # one is refused with the time until its turn.
-# KEYS: cooldown, next slot, calls, window state, leases, snoozed.
+# KEYS: cooldown, next slot, calls, window state, leases, snoozed, slowdown.
 # ARGV: lease id, tokens, spacing_ms (0: requests unlimited), tokens per window
 # (0: unlimited), window_ms, max concurrent (0: unlimited), lease_ttl_ms,
 # max_wait_ms, retention_ms, concurrency_retry_ms.
@@ -103,6 +103,10 @@ local token_limit = tonumber(ARGV[4])
 local window = tonumber(ARGV[5])
 local max_concurrent = tonumber(ARGV[6])
 local max_wait = tonumber(ARGV[8])
+-- After a 429 the provider's pace is slowed a little for a while (see COOL_DOWN).
+local slowdown = tonumber(redis.call('get', KEYS[7]) or '1')
+spacing = spacing * slowdown
+token_limit = math.floor(token_limit / slowdown)
 local snoozed = redis.call('zcount', KEYS[6], '(' .. now, '+inf')
 local cooldown = tonumber(redis.call('get', KEYS[1]) or '0')
 if cooldown > now then
@@ -195,13 +199,23 @@ return 1
 """
 
 # A provider said "wait" (Retry-After): nobody calls it before then. Never
-# shortens a cooldown already running. KEYS: cooldown. ARGV: seconds as ms.
+# shortens a cooldown already running. A cooldown that starts (rather than
+# extends one running: the other calls in flight answer 429 too) also slows the
+# provider's pace by a step, up to a cap, for a while: the provider counts
+# arrivals, the limiter admissions, and a limit set at the provider's exact
+# quota would otherwise meet 429s again. KEYS: cooldown, slowdown.
+# ARGV: cooldown ms, slowdown step, slowdown cap, slowdown ttl_ms.
 # Returns the ms left of the cooldown now in force.
 COOL_DOWN = """
 local t = redis.call('time')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local ends = now + tonumber(ARGV[1])
 local current = tonumber(redis.call('get', KEYS[1]) or '0')
+if current <= now then
+  local slowdown = tonumber(redis.call('get', KEYS[2]) or '1') * tonumber(ARGV[2])
+  if slowdown > tonumber(ARGV[3]) then slowdown = tonumber(ARGV[3]) end
+  redis.call('set', KEYS[2], string.format('%.4f', slowdown), 'PX', ARGV[4])
+end
 if ends > current then
   redis.call('set', KEYS[1], string.format('%.3f', ends), 'PX', math.ceil(tonumber(ARGV[1])) + 1)
   current = ends
@@ -238,9 +252,9 @@ return false
 """ % HELD_PREFIX
 
 # What a provider's limiter looks like now. KEYS: cooldown, calls, leases,
-# snoozed. ARGV: span_ms of "recent" calls. Returns {cooldown ms left, calls
+# snoozed, slowdown. ARGV: span_ms of "recent" calls. Returns {cooldown ms left, calls
 # admitted in the span (turns reserved for the next moments included), calls
-# in flight, snoozed jobs}.
+# in flight, snoozed jobs, slowdown factor}.
 LIMIT_STATS = """
 local t = redis.call('time')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -251,5 +265,6 @@ return {
   redis.call('zcount', KEYS[2], '(' .. (now - tonumber(ARGV[1])), '+inf'),
   redis.call('zcount', KEYS[3], '(' .. now, '+inf'),
   redis.call('zcount', KEYS[4], '(' .. now, '+inf'),
+  redis.call('get', KEYS[5]) or '1',
 }
 """

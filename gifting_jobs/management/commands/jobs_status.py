@@ -58,6 +58,7 @@ def render_status(status: JobsStatus) -> str:
             NO_VALUE if p.requests_per_minute is None else round(p.requests_per_minute),
             p.in_flight,
             NO_VALUE if p.max_concurrent is None else p.max_concurrent,
+            round(p.slowdown, 2),
         )
         for p in status.providers
     ]
@@ -69,7 +70,7 @@ def render_status(status: JobsStatus) -> str:
         "Processing times, recent jobs (ms)\n" + render_table(("job type", "count", "p50", "p95"), duration_rows),
         "Provider rate limits\n"
         + render_table(
-            ("provider", "snoozed", "cooldown s", "calls last min", "limit/min", "in flight", "max concurrent"),
+            ("provider", "snoozed", "cooldown s", "calls last min", "limit/min", "in flight", "max concurrent", "slowdown"),
             provider_rows,
         ),
     ]

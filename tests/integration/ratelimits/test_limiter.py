@@ -126,3 +126,22 @@ def test_rate_limits_setting__is_validated_with_the_fix_named():
         parse_settings({"RATE_LIMITS": {"push": {"requests_per_minute": 10, "window_seconds": 1}}})
     with pytest.raises(ConfigurationError, match="tokens_per_minute: Input should be greater than or equal to 1"):
         parse_settings({"RATE_LIMITS": {"push": {"tokens_per_minute": 0}}})
+
+
+def test_cool_down__a_new_cooldown_slows_the_pace_once_per_episode(broker: RedisBroker):
+    rule = limit(requests_per_minute=600, window_seconds=1, max_wait_seconds=1)  # a turn every 100 ms
+
+    broker.limits.cool_down(PROVIDER, 0.05)
+    broker.limits.cool_down(PROVIDER, 0.05)  # the same episode (calls in flight answering 429 too)
+    assert broker.limits.figures(PROVIDER).slowdown == pytest.approx(1.05)
+
+    from tests.conftest import wait_until
+
+    first = wait_until(lambda: _granted(broker.limits.acquire(PROVIDER, rule)), timeout=5, what="cooldown over")
+    second = broker.limits.acquire(PROVIDER, rule)
+    assert isinstance(second, Grant)
+    assert second.wait_s - first.wait_s == pytest.approx(0.105, abs=0.01)
+
+
+def _granted(outcome: Grant | Denial) -> Grant | None:
+    return outcome if isinstance(outcome, Grant) else None
