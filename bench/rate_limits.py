@@ -151,9 +151,11 @@ def main() -> None:
 
     requests = server.requests_to("embeddings")
     accepted = sorted(r.received_at for r in requests if not isinstance(r.behaviour, Fail))
-    rejected = sorted(r.received_at for r in requests if isinstance(r.behaviour, Fail))
-    # "After the first cooldown": 429s later than one window after the first one.
-    late_429 = [t for t in rejected if rejected and t > rejected[0] + args.window]
+    failures = sorted((r for r in requests if isinstance(r.behaviour, Fail)), key=lambda r: r.received_at)
+    rejected = [r.received_at for r in failures]
+    # "After the first cooldown": 429s that arrived once the first one's Retry-After had passed.
+    first_cooldown_end = failures[0].received_at + int(failures[0].behaviour.retry_after_ms) / 1000 if failures else 0.0
+    late_429 = [t for t in rejected if t > first_cooldown_end]
     rate = (len(accepted) - 1) / (accepted[-1] - accepted[0]) if len(accepted) > 1 else 0.0
     limit_rate = args.limit_rpm / 60
     fraction = rate / limit_rate
