@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from gifting_jobs.broker import RedisBroker
@@ -26,7 +28,7 @@ def test_acquire__requests_are_spaced_by_their_share_of_the_window(broker: Redis
     assert len(grants) == 4  # now, +100, +200, +300 ms; the fifth turn is beyond the wait
     waits = [g.wait_s for g in grants]
     assert waits[0] == pytest.approx(0, abs=0.02)
-    for before, after in zip(waits, waits[1:]):
+    for before, after in pairwise(waits):
         assert after - before == pytest.approx(0.1, abs=0.02)
     refused = outcomes[4]
     assert isinstance(refused, Denial) and refused.reason == Refusal.REQUESTS

@@ -6,6 +6,8 @@ the job would be dead-lettered at once, so "no dead letter" proves it did not.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import dramatiq
 import pytest
 
@@ -65,7 +67,7 @@ def test_a_refused_turn_snoozes_without_an_attempt_and_calls_keep_the_pace(
     times = sorted(r.received_at for r in openai_providers.requests_to("embeddings"))
     assert len(times) == 8  # each job called once: refusals never reached the provider
     assert openai_providers.max_in_window(1.0) <= 4
-    assert all(b - a >= 0.2 for a, b in zip(times, times[1:]))
+    assert all(b - a >= 0.2 for a, b in pairwise(times))
 
 
 def test_a_job_snoozed_beyond_the_horizon_waits_in_postgres_keeping_its_id(
