@@ -77,18 +77,20 @@ def _hold(broker: RedisBroker, message: Message, *, provider: str, delay_ms: int
     The row goes first: were the lock handed over first and the insert to
     fail, the relay could never send the job.
     """
-    from gifting_jobs.dispatch import _held_row, _insert_held
+    from gifting_jobs.dispatch import hold
     from gifting_jobs.models import HeldJob, HeldJobReason
 
-    row = _held_row(message, ttl_ms, HeldJobReason.SNOOZED, timezone.now() + timedelta(milliseconds=delay_ms))
-    existing = _insert_held(row)
+    existing = hold(
+        message, ttl_ms, reason=HeldJobReason.SNOOZED, due_at=timezone.now() + timedelta(milliseconds=delay_ms)
+    )
     if existing is not None:
         return existing
+    ours = HeldJob.objects.filter(job_id=message.options["job_id"], message_id=message.message_id)
     try:
         owner = broker.limits.snooze(message, provider=provider, delay_ms=delay_ms, lock_ttl_ms=ttl_ms, hold=True)
     except redis.RedisError:
-        HeldJob.objects.filter(pk=row.pk).delete()
+        ours.delete()
         raise
     if owner is not None:
-        HeldJob.objects.filter(pk=row.pk).delete()
+        ours.delete()
     return owner
