@@ -68,7 +68,9 @@ class ProviderRateLimited(TransientJobError):
     """
 
     def __init__(self, provider: str, retry_after: float, *, reason: str) -> None:
-        super().__init__(f"provider {provider!r} rate limited ({reason}): try again in {retry_after:.3f}s", retry_after=retry_after)
+        super().__init__(
+            f"provider {provider!r} rate limited ({reason}): try again in {retry_after:.3f}s", retry_after=retry_after
+        )
         self.provider = provider
         self.reason = reason
 

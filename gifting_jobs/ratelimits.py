@@ -119,7 +119,8 @@ def acquire(provider: str, *, tokens: int = 0) -> Grant:
         if patient and time.monotonic() + outcome.retry_in_s <= deadline:
             time.sleep(outcome.retry_in_s)
             continue
-        raise ProviderRateLimited(provider, snooze_delay(outcome, spacing_s=_spacing_s(provider, tokens)), reason=outcome.reason)
+        delay = snooze_delay(outcome, spacing_s=_spacing_s(provider, tokens))
+        raise ProviderRateLimited(provider, delay, reason=outcome.reason)
 
 
 def cool_down(provider: str, seconds: float) -> float:
@@ -164,10 +165,9 @@ def limited_call(provider: str, *, tokens: int = 0) -> Iterator[LimitedCall]:
             "%s answered %s: every worker holds off for %.3f s", provider, exc.status, left,
             extra={"provider": provider, "cooldown_s": left},
         )
-        denial = Denial(provider, left, Refusal.COOLDOWN, grant.snoozed)
-        raise ProviderRateLimited(
-            provider, snooze_delay(denial, spacing_s=_spacing_s(provider, tokens)), reason=f"answered {exc.status}: {exc}"
-        ) from exc
+        cooling = Denial(provider, left, Refusal.COOLDOWN, grant.snoozed)
+        delay = snooze_delay(cooling, spacing_s=_spacing_s(provider, tokens))
+        raise ProviderRateLimited(provider, delay, reason=f"answered {exc.status}: {exc}") from exc
     finally:
         get_broker().limits.release(grant, used_tokens=call.used_tokens)
 
@@ -192,7 +192,10 @@ def token_budget(provider: str) -> int | None:
 
 
 def pack(texts: Sequence[str], *, max_texts: int, max_tokens: int | None) -> list[str]:
-    """The longest head of `texts` with at most `max_texts` texts and `max_tokens` estimated tokens (at least one text)."""
+    """The longest head of `texts` within `max_texts` texts and `max_tokens` estimated tokens.
+
+    Never empty when `texts` is not: one text always goes, whatever the budget.
+    """
     batch: list[str] = []
     total = 0
     for text in texts[:max_texts]:

@@ -48,14 +48,16 @@ def snooze(broker: RedisBroker, message: Message, exc: ProviderRateLimited) -> N
         message.options["error_class"] = f"{type(exc).__module__}.{type(exc).__qualname__}"
         message.options["error_message"] = (
             f"{exc} (snoozed {message.options.get('snoozes', 0)} times, "
-            f"{int(message.options.get('snoozed_ms', 0)) / 1000:.0f} s in all; the cap is {limit.max_snooze_seconds:.0f} s)"
+            f"{int(message.options.get('snoozed_ms', 0)) / 1000:.0f} s in all; "
+            f"the cap is {limit.max_snooze_seconds:.0f} s)"
         )
         message.fail()
         return
     message.options["snoozes"] = int(message.options.get("snoozes", 0)) + 1
     message.options["snoozed_ms"] = snoozed_ms
     spec = get_spec(message.actor_name)
-    attempts_left = max(1, int(message.options.get("attempts", spec.retry.attempts)) - int(message.options.get("retries", 0)))
+    attempts = int(message.options.get("attempts", spec.retry.attempts))
+    attempts_left = max(1, attempts - int(message.options.get("retries", 0)))
     ttl_ms = delay_ms + lock_ttl_ms(spec, attempts_left, timedelta(0))
     hold = delay_ms > get_settings().DELAY_HORIZON_SECONDS * 1000
     if hold:
