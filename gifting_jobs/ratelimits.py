@@ -24,7 +24,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from gifting_jobs.broker import get_broker
-from gifting_jobs.broker.limits import Denial, Grant, ProviderFigures, Refusal
+from gifting_jobs.broker.limits import Denial, Grant, Refusal
 from gifting_jobs.conf import get_settings
 from gifting_jobs.exceptions import PermanentJobError, ProviderRateLimited, TransientJobError
 
@@ -170,13 +170,6 @@ def limited_call(provider: str, *, tokens: int = 0) -> Iterator[LimitedCall]:
         raise ProviderRateLimited(provider, delay, reason=f"answered {exc.status}: {exc}") from exc
     finally:
         get_broker().limits.release(grant, used_tokens=call.used_tokens)
-
-
-def provider_figures() -> list[ProviderFigures]:
-    """Per provider key (configured or seen in Redis): cooldown left, calls in the last minute, in flight, snoozed."""
-    limits = get_broker().limits
-    keys = sorted(set(get_settings().RATE_LIMITS) | set(limits.known_providers()))
-    return [limits.figures(key) for key in keys]
 
 
 def token_budget(provider: str) -> int | None:
