@@ -11,6 +11,10 @@ product-embedding jobs of one attempt each run on `--workers` rundramatiq
 processes. Prints the provider's throughput as a fraction of the configured
 limit (target >= 0.9), the 429s (none after the first cooldown) and the dead
 letters. Uses a database and a Redis namespace of its own.
+
+`--acquire-cost` measures only the limiter instead: acquires per second of our
+script against `dramatiq.rate_limits` (a window and a concurrency limiter), one
+process, the configured Redis.
 """
 
 from __future__ import annotations
@@ -80,6 +84,48 @@ def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def acquire_cost(n: int) -> None:
+    """Acquires per second: our one-script limiter against dramatiq's window + concurrency limiters."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
+    os.environ["DRAMATIQ_NAMESPACE"] = NAMESPACE
+    import django
+
+    django.setup()
+    from dramatiq.rate_limits import ConcurrentRateLimiter, WindowRateLimiter
+    from dramatiq.rate_limits.backends import RedisBackend
+
+    from gifting_jobs.broker import get_broker
+    from gifting_jobs.conf import ProviderRateLimit
+
+    broker = get_broker()
+    unlimited = 10**9
+    every_limit = ProviderRateLimit(requests_per_minute=unlimited, tokens_per_minute=unlimited, max_concurrent=10_000)
+    backend = RedisBackend(client=broker.client)
+    window = WindowRateLimiter(backend, f"{NAMESPACE}-window", limit=unlimited, window=60)
+    concurrent = ConcurrentRateLimiter(backend, f"{NAMESPACE}-concurrent", limit=10_000)
+
+    def ours() -> None:
+        grant = broker.limits.acquire("bench.all", every_limit, tokens=10)
+        broker.limits.release(grant, used_tokens=9)
+
+    def theirs() -> None:
+        with concurrent.acquire(raise_on_failure=False), window.acquire(raise_on_failure=False):
+            pass
+
+    try:
+        for name, call in (("ours: spacing + tokens + concurrency (+ release)", ours),
+                           ("dramatiq: WindowRateLimiter + ConcurrentRateLimiter", theirs)):
+            started = time.perf_counter()
+            for _ in range(n):
+                call()
+            print(f"{name:<55} {n / (time.perf_counter() - started):>8,.0f} acquires/s")
+    finally:
+        broker.limits.reset()
+        for key in broker.client.scan_iter(match=f"{NAMESPACE}*", count=1000):
+            broker.client.delete(key)
+    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=3000)
@@ -88,7 +134,11 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=10.0, help="Window of both, in seconds.")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--acquire-cost", action="store_true", help="Only time the limiter's acquires.")
     args = parser.parse_args()
+    if args.acquire_cost:
+        acquire_cost(args.jobs)
+        return
 
     from tests.fake_openai import Fail, FakeOpenAI
 
