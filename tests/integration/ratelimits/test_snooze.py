@@ -177,3 +177,30 @@ def test_jobs_status_and_metrics_list_each_provider(clean_broker, limits, admin_
     assert 11 < gauges[("gifting_jobs_provider_cooldown_seconds", "acme.translate")] <= 12
     assert gauges[("gifting_jobs_provider_snoozed_jobs", "push")] == 0
     assert gauges[("gifting_jobs_provider_calls_last_minute", "push")] == 0
+
+
+def test_a_quota_spent_by_another_client_costs_429s_but_no_attempt(
+    start_worker, openai_providers, make_product, limits
+):
+    import httpx2
+
+    # Given a strict provider (20 requests in any 2 s) whose quota another client has just spent
+    openai_providers.strict(20, window_seconds=2.0)
+    limits({OPENAI_EMBEDDINGS: {"requests_per_minute": 18 * 30, "window_seconds": 2}})
+    products = [make_product(title=f"Lamp {n}") for n in range(30)]
+    jobs = [enqueue_product_embedding(p.pk, triggered_by="manual", attempts=1) for p in products]
+    for _ in range(20):
+        httpx2.post(f"{openai_providers.url}/embeddings", json={"input": "someone else", "model": "m"}).raise_for_status()
+
+    # When 30 one-attempt jobs run
+    start_worker(threads=4)
+    for job in jobs:
+        wait_for_job(job, timeout=30)
+
+    # Then the first 429s cooled every worker down, and every job was done without a dead letter
+    assert embedded(*products)
+    assert not FailedJob.objects.exists()
+    ours = openai_providers.requests_to("embeddings")[20:]
+    rejected = [r for r in ours if isinstance(r.behaviour, Fail)]
+    assert 1 <= len(rejected) <= 4  # at most the calls already in flight on the 4 threads
+    assert len(ours) - len(rejected) == 30
