@@ -172,16 +172,19 @@ def limited_call(provider: str, *, tokens: int = 0) -> Iterator[LimitedCall]:
         get_broker().limits.release(grant, used_tokens=call.used_tokens)
 
 
-def token_budget(provider: str) -> int | None:
-    """Tokens a call of `provider` can carry without waiting: what its window has left, None when unlimited.
+def batch_token_cap(provider: str) -> int | None:
+    """Tokens to pack into `provider`'s next call: what its window has left, None when tokens are unlimited.
 
-    Approximate (a read, no reservation): good enough to size a batch, the acquire decides.
+    When nothing is left, the whole window: the call waits for its turn either
+    way, and must never be larger than the window. Approximate (a read, no
+    reservation): good enough to size a batch, the acquire decides.
     """
     limit = get_settings().rate_limit(provider)
     window = limit.tokens_per_window
     if window is None:
         return None
-    return max(0, window - get_broker().limits.tokens_in_window(provider, window_s=limit.window_seconds))
+    left = window - get_broker().limits.tokens_in_window(provider, window_s=limit.window_seconds)
+    return left if left > 0 else window
 
 
 def pack(texts: Sequence[str], *, max_texts: int, max_tokens: int | None) -> list[str]:

@@ -11,7 +11,7 @@ from gifting_jobs.conf import get_settings
 from gifting_jobs.exceptions import PermanentJobError
 from gifting_jobs.providers.embeddings.base import EmbeddingProvider
 from gifting_jobs.providers.openai_client import build_client, openai_errors
-from gifting_jobs.ratelimits import OPENAI_EMBEDDINGS, estimate_tokens, limited_call, pack, token_budget
+from gifting_jobs.ratelimits import OPENAI_EMBEDDINGS, batch_token_cap, estimate_tokens, limited_call, pack
 
 if TYPE_CHECKING:
     import openai
@@ -54,8 +54,8 @@ class OpenAIEmbeddingProvider(EmbeddingProvider):
         while len(vectors) < len(texts):
             remaining = texts[len(vectors) :]
             # A single text needs no budget read: it is one call whatever is left.
-            budget = token_budget(self.rate_limit_key) if len(remaining) > 1 else None
-            vectors.extend(self._embed_batch(pack(remaining, max_texts=self.max_batch_size, max_tokens=budget or None)))
+            cap = batch_token_cap(self.rate_limit_key) if len(remaining) > 1 else None
+            vectors.extend(self._embed_batch(pack(remaining, max_texts=self.max_batch_size, max_tokens=cap)))
         return vectors
 
     def _embed_batch(self, batch: list[str]) -> list[list[float]]:

@@ -38,6 +38,23 @@ def test_embed__packs_texts_up_to_what_the_token_window_has_left(openai_provider
     assert sizes == [14, 12, 10, 4]
 
 
+def test_embed__a_spent_window_still_packs_no_more_than_the_window(openai_providers, limits):
+    import dramatiq
+
+    from gifting_jobs.conf import get_settings
+
+    limits({OPENAI_EMBEDDINGS: {"tokens_per_minute": 6000, "window_seconds": 1, "max_wait_seconds": 2}})
+    broker = dramatiq.get_broker()
+    broker.limits.acquire(OPENAI_EMBEDDINGS, get_settings().rate_limit(OPENAI_EMBEDDINGS), tokens=100)  # all spent
+    texts = [f"{TEXT} {n:03d}" for n in range(20)]
+
+    vectors = get_embedding_provider().embed(texts)  # the first call waits for its turn, ~1 s
+
+    assert len(vectors) == 20
+    sizes = [len(r.body["input"]) for r in openai_providers.requests_to("embeddings")]
+    assert sizes[0] == 14 and sum(sizes) == 20  # 100 // 7: the whole window, never more
+
+
 def test_embed_with_retries__waits_out_a_cooldown_without_spending_an_attempt(openai_providers, limits):
     limits({})
     cool_down(OPENAI_EMBEDDINGS, 1.0)
