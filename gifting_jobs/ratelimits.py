@@ -39,6 +39,9 @@ EMAIL = "email"
 RATE_LIMIT_STATUSES = frozenset({429, 503})
 #: Cooldown after a 429 that carries no Retry-After (seconds).
 DEFAULT_COOLDOWN_SECONDS = 1.0
+#: Snoozed jobs come back spread over at least this fraction of their delay, even for an unlimited
+#: provider key, so the jobs a cooldown stopped do not all call again in the same millisecond.
+MIN_SPREAD_FRACTION = 0.1
 #: OpenAI's rule of thumb: about four characters of English per token.
 CHARS_PER_TOKEN = 4
 
@@ -80,8 +83,8 @@ def snooze_delay(denial: Denial, *, spacing_s: float) -> float:
     one be refused again; spread over the time the snoozed backlog needs,
     they come back about as fast as the provider takes them.
     """
-    backlog_s = denial.snoozed * spacing_s
-    return denial.retry_in_s + random.uniform(0, max(backlog_s, spacing_s))
+    spread = max(denial.snoozed * spacing_s, spacing_s, denial.retry_in_s * MIN_SPREAD_FRACTION)
+    return denial.retry_in_s + random.uniform(0, spread)
 
 
 def _spacing_s(provider: str, tokens: int) -> float:

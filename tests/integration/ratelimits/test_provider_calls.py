@@ -40,7 +40,7 @@ def test_limited_call__a_429_inside_cools_the_provider_down_and_snoozes(limits):
     with pytest.raises(ProviderRateLimited, match="answered 429") as caught, limited_call(PROVIDER):
         raise TransientJobError("gateway said slow down", status=429, retry_after=2.0)
 
-    assert 1.9 < caught.value.retry_after <= 2.0 + 1e-3
+    assert 1.9 < caught.value.retry_after <= 2.2  # the cooldown, plus a spread of up to 10%
     with pytest.raises(ProviderRateLimited, match=r"\(cooldown\)"):
         acquire(PROVIDER)
 
