@@ -56,12 +56,12 @@ def test_limited_call__other_errors_pass_through_and_free_the_slot(limits):
 
 
 def test_acquire__waits_for_a_concurrency_slot_within_max_wait_then_snoozes(limits):
-    limits({PROVIDER: {"max_concurrent": 1, "max_wait_seconds": 0.5}})
+    limits({PROVIDER: {"max_concurrent": 1, "max_wait_seconds": 1.0}})
     broker = dramatiq.get_broker()
     holder = broker.limits.acquire(PROVIDER, get_settings().rate_limit(PROVIDER))
 
     with pytest.raises(ProviderRateLimited, match="concurrency"):
-        acquire(PROVIDER)  # nobody frees the slot within 0.5 s
+        acquire(PROVIDER)  # nobody frees the slot within 1 s
 
     freeing = threading.Timer(0.2, broker.limits.release, args=(holder,))
     freeing.start()
