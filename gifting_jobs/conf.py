@@ -8,12 +8,20 @@ through the app's system checks.
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from datetime import time, timedelta
 from typing import Any, Literal
 
 from django.conf import settings as django_settings
-from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError as PydanticValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gifting_jobs.exceptions import ConfigurationError
 
@@ -44,6 +52,53 @@ class JobTypeOverrides(BaseModel):
     priority: int | None = Field(default=None, ge=1, le=10)
     attempts: int | None = Field(default=None, ge=1, le=100)
     time_limit_seconds: float | None = Field(default=None, gt=0)
+
+
+#: Provider keys are dotted lowercase names: "openai.embeddings", "push", "acme.translate".
+PROVIDER_KEY_PATTERN = r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$"
+#: A snoozed job is dead-lettered ("rate_limited") once it has been snoozed this long in all.
+DEFAULT_MAX_SNOOZE_SECONDS = 24 * 3600
+
+
+class ProviderRateLimit(BaseModel):
+    """Limits of one provider key (`GIFTING_JOBS["RATE_LIMITS"][key]`), shared by every worker through Redis.
+
+    Requests are spaced evenly (`window_seconds / allowed requests` apart) and
+    tokens are counted in a sliding window, so no window of `window_seconds`
+    ever holds more than its share of either. None means unlimited.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    #: OpenAI: estimated from the texts before a call, corrected from the answer's usage.
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    max_concurrent: int | None = Field(default=None, ge=1, le=10000)
+    #: The window the per-minute figures are enforced over (scaled to it); shorter only in tests.
+    window_seconds: float = Field(default=60.0, gt=0, le=3600)
+    #: A call whose turn comes within this waits for it in the worker; a later turn snoozes the job.
+    max_wait_seconds: float = Field(default=1.0, ge=0, le=60)
+    #: Total snoozing after which a job is dead-lettered with reason "rate_limited".
+    max_snooze_seconds: float = Field(default=DEFAULT_MAX_SNOOZE_SECONDS, gt=0, le=30 * 86400)
+    #: A concurrency slot of a worker that died mid-call is freed after this.
+    lease_seconds: float = Field(default=300.0, gt=0, le=86400)
+
+    @property
+    def requests_per_window(self) -> float | None:
+        return None if self.requests_per_minute is None else self.requests_per_minute * self.window_seconds / 60
+
+    @property
+    def tokens_per_window(self) -> int | None:
+        return None if self.tokens_per_minute is None else int(self.tokens_per_minute * self.window_seconds / 60)
+
+    @model_validator(mode="after")
+    def _window_holds_a_call(self) -> ProviderRateLimit:
+        if self.requests_per_window is not None and self.requests_per_window < 1:
+            raise ValueError(
+                f"requests_per_minute={self.requests_per_minute} allows no request in a window of "
+                f"{self.window_seconds}s: raise window_seconds or the limit"
+            )
+        return self
 
 
 class GiftingJobsSettings(BaseModel):
@@ -109,6 +164,8 @@ class GiftingJobsSettings(BaseModel):
     RETRY_BACKOFF_SCALE: float = Field(default=1.0, gt=0, le=100)
     #: Per job type overrides: {"product_embedding": {"attempts": 8}}.
     JOBS: dict[str, JobTypeOverrides] = Field(default_factory=dict)
+    #: Per provider key limits: {"openai.embeddings": {"requests_per_minute": 3000, "tokens_per_minute": 1000000}}.
+    RATE_LIMITS: dict[str, ProviderRateLimit] = Field(default_factory=dict)
 
     @field_validator("REMINDER_DEFAULT_CHANNELS")
     @classmethod
@@ -117,11 +174,24 @@ class GiftingJobsSettings(BaseModel):
             raise ValueError("must name one or more distinct channels among 'PUSH' and 'EMAIL'")
         return value
 
+    @field_validator("RATE_LIMITS")
+    @classmethod
+    def _provider_keys(cls, value: dict[str, ProviderRateLimit]) -> dict[str, ProviderRateLimit]:
+        bad = [key for key in value if not re.match(PROVIDER_KEY_PATTERN, key)]
+        if bad:
+            raise ValueError(f"provider keys are dotted lowercase names like 'openai.embeddings'; got {bad}")
+        return value
+
+    def rate_limit(self, provider: str) -> ProviderRateLimit:
+        """The limits of a provider key (unlimited, cooldowns only, when it is not configured)."""
+        return self.RATE_LIMITS.get(provider) or _UNLIMITED
+
     @property
     def delay_horizon(self) -> timedelta:
         return timedelta(seconds=self.DELAY_HORIZON_SECONDS)
 
 
+_UNLIMITED = ProviderRateLimit()
 _cache: tuple[dict[str, Any], GiftingJobsSettings] | None = None
 
 

@@ -417,6 +417,16 @@ def _held_row(message: Message[Any], ttl_ms: int, reason: HeldJobReason, due_at:
     )
 
 
+def hold(message: Message[Any], ttl_ms: int, *, reason: HeldJobReason, due_at: datetime) -> str | None:
+    """Keep a job in Postgres for the relay to send when due (a snooze beyond the horizon, say).
+
+    Returns None when held, else the message id of the equal job already held.
+    The caller owns the job id's lock: the relay sends the row only if the lock
+    is free or held for this message (`keys.held_owner`).
+    """
+    return _insert_held(_held_row(message, ttl_ms, reason, due_at))
+
+
 def _insert_held(row: HeldJob) -> str | None:
     """Insert a held job; None if inserted, else the message id of the equal job already held."""
     try:

@@ -82,9 +82,26 @@ class TransientJobError(JobError):
     minimum delay before the next attempt.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        #: The provider's HTTP status, when the error is an answer (429 and 503 start a cooldown).
+        self.status = status
+
+
+class ProviderRateLimited(TransientJobError):
+    """A provider's quota is spent (our limiter said so, or it answered 429/503 with Retry-After).
+
+    The job is snoozed, not retried: re-enqueued after `retry_after` seconds
+    with its attempt count unchanged (see `gifting_jobs.middleware.snooze`).
+    """
+
+    def __init__(self, provider: str, retry_after: float, *, reason: str) -> None:
+        super().__init__(
+            f"provider {provider!r} rate limited ({reason}): try again in {retry_after:.3f}s", retry_after=retry_after
+        )
+        self.provider = provider
+        self.reason = reason
 
 
 class PermanentJobError(JobError):

@@ -84,6 +84,30 @@ class JobsCollector:
                     duration.add_metric([stats.job_type, quantile], value)
         yield duration
         yield samples
+        yield from _provider_families(status)
+
+
+def _provider_families(status: JobsStatus) -> Iterator[Metric]:
+    """Per provider key: snoozed jobs, cooldown left, calls in the last minute and the configured limit."""
+    gauges = {
+        "snoozed": ("provider_snoozed_jobs", "Jobs snoozed by the provider's rate limit, not yet due back."),
+        "cooldown_s": ("provider_cooldown_seconds", "Seconds left of the provider-wide cooldown (a Retry-After)."),
+        "calls_last_minute": ("provider_calls_last_minute", "Calls admitted to the provider in the last 60 s."),
+        "in_flight": ("provider_calls_in_flight", "Calls to the provider holding a concurrency slot."),
+        "slowdown": ("provider_slowdown_factor", "Factor the provider's pace is slowed by after a 429 (1: as configured)."),
+    }
+    for attribute, (name, documentation) in gauges.items():
+        family = GaugeMetricFamily(f"{NAMESPACE}_{name}", documentation, labels=["provider"])
+        for provider in status.providers:
+            family.add_metric([provider.provider], getattr(provider, attribute))
+        yield family
+    limit = GaugeMetricFamily(
+        f"{NAMESPACE}_provider_requests_per_minute_limit", "The configured requests per minute.", labels=["provider"]
+    )
+    for provider in status.providers:
+        if provider.requests_per_minute is not None:
+            limit.add_metric([provider.provider], provider.requests_per_minute)
+    yield limit
 
 
 def _plain(status: HTTPStatus, text: str) -> HttpResponse:

@@ -20,6 +20,7 @@ from gifting_jobs.broker import RedisBroker, get_broker
 from gifting_jobs.broker.bands import BAND_SUFFIX, Band
 from gifting_jobs.broker.inspection import ack_counts, declared_logical_queues, queue_depths
 from gifting_jobs.catalog import all_specs
+from gifting_jobs.conf import get_settings
 from gifting_jobs.models import FailedJob, FailedJobStatus, HeldJob, HeldJobReason
 
 #: The quantiles reported for durations.
@@ -87,6 +88,22 @@ class DurationStats:
 
 
 @dataclass(frozen=True)
+class ProviderStatus:
+    """A provider key's rate limiting now: snoozed jobs, cooldown left, calls in the last minute vs its limit."""
+
+    provider: str
+    snoozed: int
+    cooldown_s: float
+    calls_last_minute: int
+    #: The configured requests per minute (None: unlimited).
+    requests_per_minute: float | None
+    in_flight: int
+    max_concurrent: int | None
+    #: The factor the pace is slowed by after a 429 (1: the configured pace).
+    slowdown: float = 1.0
+
+
+@dataclass(frozen=True)
 class JobsStatus:
     collected_at: datetime
     namespace: str
@@ -95,6 +112,7 @@ class JobsStatus:
     failed: tuple[FailedCount, ...]
     durations: tuple[DurationStats, ...]
     job_types: tuple[str, ...] = field(default=())
+    providers: tuple[ProviderStatus, ...] = field(default=())
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (datetimes as ISO 8601, computed totals included)."""
@@ -181,6 +199,28 @@ def _duration_stats(broker: RedisBroker, job_types: list[str]) -> tuple[Duration
     return tuple(stats)
 
 
+def _provider_statuses(broker: RedisBroker) -> tuple[ProviderStatus, ...]:
+    """Every provider key configured in RATE_LIMITS or with limiter state in Redis (one script call each)."""
+    conf = get_settings()
+    statuses = []
+    for provider in sorted(set(conf.RATE_LIMITS) | set(broker.limits.known_providers())):
+        figures = broker.limits.figures(provider)
+        limit = conf.rate_limit(provider)
+        statuses.append(
+            ProviderStatus(
+                provider=provider,
+                snoozed=figures.snoozed,
+                cooldown_s=round(figures.cooldown_s, 3),
+                calls_last_minute=figures.calls_last_minute,
+                requests_per_minute=limit.requests_per_minute,
+                in_flight=figures.in_flight,
+                max_concurrent=limit.max_concurrent,
+                slowdown=figures.slowdown,
+            )
+        )
+    return tuple(statuses)
+
+
 def collect_status(broker: RedisBroker | None = None) -> JobsStatus:
     """Gather the whole snapshot (a few Redis round trips and three small SQL queries).
 
@@ -197,4 +237,5 @@ def collect_status(broker: RedisBroker | None = None) -> JobsStatus:
         failed=_failed_counts(job_types),
         durations=_duration_stats(broker, job_types),
         job_types=tuple(job_types),
+        providers=_provider_statuses(broker),
     )

@@ -61,6 +61,13 @@ def broker() -> Iterator[RedisBroker]:
     flush_namespace(current)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(broker: RedisBroker) -> Iterator[None]:
+    """Every test starts with no provider cooldown, window or snooze state (a 429 test would cool the next one down)."""
+    yield
+    broker.limits.reset()
+
+
 @pytest.fixture
 def clean_broker(broker: RedisBroker) -> Iterator[RedisBroker]:
     """The broker with this run's namespace emptied before and after the test."""

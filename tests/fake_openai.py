@@ -6,6 +6,11 @@ API answers a `json_schema` response format). Each endpoint has a script: a
 queue of behaviours (`Ok`, `Fail`, `Hang`, `Answer`), then a default once
 the queue is empty. Every request received is logged, so tests can assert
 batching and attempt counts.
+
+Strict mode (`strict(limit, window_seconds=60)`) plays a provider's quota: past
+`limit` accepted requests in any sliding window it answers 429 with
+`Retry-After` (whole seconds) and `retry-after-ms`, the time until the oldest
+accepted request leaves the window, as OpenAI does.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import threading
 import time
 from collections import deque
@@ -130,6 +136,9 @@ class FakeOpenAI:
         self._scripts: dict[str, deque[Behaviour]] = {name: deque() for name in ENDPOINTS.values()}
         self._defaults: dict[str, Behaviour] = {name: OK for name in ENDPOINTS.values()}
         self._requests: list[ReceivedRequest] = []
+        self._strict: tuple[int, float] | None = None
+        #: Arrival times of the requests accepted in the current strict window.
+        self._accepted: deque[float] = deque()
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -166,6 +175,36 @@ class FakeOpenAI:
             self._scripts[endpoint].extend(behaviours)
             if then is not None:
                 self._defaults[endpoint] = then
+
+    def strict(self, limit: int, *, window_seconds: float = 60.0) -> None:
+        """Answer 429 (with Retry-After) past `limit` accepted requests in any `window_seconds`, across endpoints."""
+        with self._lock:
+            self._strict = (limit, window_seconds)
+            self._accepted.clear()
+
+    def _over_quota(self, now: float) -> float | None:
+        """Strict mode: None if the request fits the window (and counts it), else seconds until it would."""
+        with self._lock:
+            if self._strict is None:
+                return None
+            limit, window = self._strict
+            while self._accepted and self._accepted[0] <= now - window:
+                self._accepted.popleft()
+            if len(self._accepted) < limit:
+                self._accepted.append(now)
+                return None
+            return self._accepted[0] + window - now
+
+    def max_in_window(self, window_seconds: float, *, endpoint: Endpoint | None = None) -> int:
+        """The most requests received (accepted or not) in any sliding window of `window_seconds`."""
+        times = sorted(r.received_at for r in self.requests if endpoint is None or r.endpoint == endpoint)
+        most = 0
+        first = 0
+        for last, at in enumerate(times):
+            while times[first] <= at - window_seconds:
+                first += 1
+            most = max(most, last - first + 1)
+        return most
 
     @property
     def requests(self) -> list[ReceivedRequest]:
@@ -205,7 +244,9 @@ class FakeOpenAI:
                 except json.JSONDecodeError:
                     self._send(400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
                     return
-                behaviour = server._next(endpoint)
+                arrived = time.monotonic()
+                wait = server._over_quota(arrived)
+                behaviour = server._next(endpoint) if wait is None else _quota_exceeded(wait)
                 server._record(
                     ReceivedRequest(
                         endpoint=endpoint,
@@ -213,6 +254,7 @@ class FakeOpenAI:
                         headers={k.lower(): v for k, v in self.headers.items()},
                         body=body,
                         behaviour=behaviour,
+                        received_at=arrived,
                     )
                 )
                 if isinstance(behaviour, Hang):
@@ -247,6 +289,16 @@ class FakeOpenAI:
                     pass  # The client gave up (a timeout test): nothing to answer.
 
         return Handler
+
+
+def _quota_exceeded(wait: float) -> Fail:
+    """The strict mode's 429: Retry-After in whole seconds (rounded up) and in milliseconds."""
+    return Fail(
+        429,
+        retry_after=str(max(1, math.ceil(wait))),
+        retry_after_ms=str(max(1, math.ceil(wait * 1000))),
+        message="Rate limit reached for requests",
+    )
 
 
 def embeddings_answer(body: dict[str, Any], *, dimensions: int | None = None) -> dict[str, Any]:

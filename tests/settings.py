@@ -4,6 +4,7 @@ Redis keys live under a namespace of their own per test run, so runs never see
 each other's queues; heartbeats are short so crash recovery takes seconds.
 """
 
+import json
 import os
 import uuid
 
@@ -24,6 +25,8 @@ DRAMATIQ_BROKER["OPTIONS"].update(
     }
 )
 GIFTING_JOBS = {**GIFTING_JOBS, "WEBHOOK_SECRET": "test-webhook-secret", "RELAY_INTERVAL_SECONDS": 0.2}
+# Worker subprocesses of a test get the test's own GIFTING_JOBS keys through this variable (JSON).
+GIFTING_JOBS.update(json.loads(os.environ.get("GIFTING_TEST_SETTINGS", "{}")))
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # `@task` functions of the tests use a second queue, to check queue routing and validation.

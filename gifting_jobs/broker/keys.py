@@ -14,7 +14,18 @@ Dramatiq's layout (dramatiq/brokers/redis/dispatch.lua), for a physical queue
 | `ns:__heartbeats__`         | zset | worker id -> last heartbeat (ms)                   |
 
 gifting_jobs' own state lives under `ns:gj:`: job-id locks, delivery and start
-counters of messages, recent durations per job type, and marks (scheduling).
+counters of messages, recent durations per job type, marks (scheduling), and
+per provider key the rate-limit state (`ns:gj:rl:<provider>:<part>`):
+
+| part       | type   | holds                                                        |
+|------------|--------|--------------------------------------------------------------|
+| `next`     | string | ms timestamp of the next free request slot (even spacing)    |
+| `calls`    | zset   | `<lease>:<tokens>` -> admission time (ms), the sliding window |
+| `window`   | hash   | `sum` of tokens admitted after `cursor` (ms)                 |
+| `leases`   | zset   | lease id -> expiry (ms): calls in flight (concurrency)       |
+| `cooldown` | string | ms timestamp until which nobody calls (a Retry-After)        |
+| `snoozed`  | zset   | job id -> ms timestamp its snooze ends                       |
+| `slowdown` | string | factor (>= 1) the pace is slowed by after a 429, for a while |
 """
 
 from __future__ import annotations
@@ -105,7 +116,55 @@ class KeyLayout:
     def mark(self, *parts: str) -> str:
         return self.own("mark", *parts)
 
+    def rate_limit(self, provider: str) -> RateLimitKeys:
+        """The rate-limit keys of one provider key."""
+        return RateLimitKeys(self.own("rl", provider))
+
+    @property
+    def rate_limit_prefix(self) -> str:
+        """What every rate-limit key starts with (for listing provider keys)."""
+        return self.own("rl", "")
+
     def ack_queue(self, ack_key: str) -> str:
         """The physical queue of an ack set key (`<prefix><worker uuid>.<queue>`)."""
         _, _, queue = ack_key.removeprefix(self.acks_prefix).partition(".")
         return queue
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitKeys:
+    """The keys of one provider key's limiter state (see the module docstring)."""
+
+    prefix: str
+
+    @property
+    def next_slot(self) -> str:
+        return f"{self.prefix}:next"
+
+    @property
+    def calls(self) -> str:
+        return f"{self.prefix}:calls"
+
+    @property
+    def window(self) -> str:
+        return f"{self.prefix}:window"
+
+    @property
+    def leases(self) -> str:
+        return f"{self.prefix}:leases"
+
+    @property
+    def cooldown(self) -> str:
+        return f"{self.prefix}:cooldown"
+
+    @property
+    def snoozed(self) -> str:
+        return f"{self.prefix}:snoozed"
+
+    @property
+    def slowdown(self) -> str:
+        return f"{self.prefix}:slowdown"
+
+    def all(self) -> list[str]:
+        """The acquire script's keys, in its KEYS order."""
+        return [self.cooldown, self.next_slot, self.calls, self.window, self.leases, self.snoozed, self.slowdown]

@@ -26,6 +26,7 @@ from redis.retry import Retry
 from gifting_jobs.broker import scripts
 from gifting_jobs.broker.bands import band_queues
 from gifting_jobs.broker.keys import KeyLayout, glob_escape, held_owner, is_auxiliary_queue
+from gifting_jobs.broker.limits import ProviderLimits
 
 #: redis-py retries a failed command; one quick retry keeps enqueue bounded when Redis is down.
 CLIENT_RETRIES = 1
@@ -94,6 +95,8 @@ class RedisBroker(DramatiqRedisBroker):
         self._ack = self.client.register_script(scripts.ACK)
         self._count = self.client.register_script(scripts.COUNT)
         self._take_mark = self.client.register_script(scripts.TAKE_MARK)
+        #: Provider rate limits, cooldowns and snoozes (see `gifting_jobs.ratelimits`).
+        self.limits = ProviderLimits(self)
         # Per signal, the middleware hooks that do something (see `_hooks`).
         self._hooked_stack: list[Middleware] = []
         self._hook_table: dict[str, list[tuple[Middleware, Callable[..., Any]]]] = {}

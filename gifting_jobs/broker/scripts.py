@@ -1,6 +1,6 @@
 """The Lua scripts of the broker: each one Redis round trip, atomic.
 
-The held prefix is `keys.HELD_PREFIX`, put into SEND_UNIQUE's text once at import.
+The held prefix is `keys.HELD_PREFIX`, put into SEND_UNIQUE's and SNOOZE's text once at import.
 """
 
 from gifting_jobs.broker.keys import HELD_PREFIX
@@ -77,4 +77,194 @@ if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return false
 end
 return redis.call('get', KEYS[1])
+"""
+
+# Provider rate limits (keys: `KeyLayout.rate_limit`). Every script reads the
+# clock of Redis (TIME), so workers on machines with skewed clocks share one
+# timeline. Times are milliseconds with a fractional part; a window member is
+# `<lease id>:<tokens>`, scored by its admission time.
+
+# Acquire one call, in one round trip: cooldown, concurrency, request spacing
+# and the token window are checked together; a call whose turn comes within
+# max_wait is admitted *at its turn* (the caller sleeps until then), a later
+# one is refused with the time until its turn.
+# KEYS: cooldown, next slot, calls, window state, leases, snoozed, slowdown.
+# ARGV: lease id, tokens, spacing_ms (0: requests unlimited), tokens per window
+# (0: unlimited), window_ms, max concurrent (0: unlimited), lease_ttl_ms,
+# max_wait_ms, retention_ms, concurrency_retry_ms.
+# Returns {1, wait_ms, reason, snoozed} when admitted, {0, retry_in_ms, reason,
+# snoozed} when refused, {-1, 0, 'too_big', 0} when the call alone exceeds the token window.
+ACQUIRE = """
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local tokens = tonumber(ARGV[2])
+local spacing = tonumber(ARGV[3])
+local token_limit = tonumber(ARGV[4])
+local window = tonumber(ARGV[5])
+local max_concurrent = tonumber(ARGV[6])
+local max_wait = tonumber(ARGV[8])
+-- After a 429 the provider's pace is slowed a little for a while (see COOL_DOWN).
+local slowdown = tonumber(redis.call('get', KEYS[7]) or '1')
+spacing = spacing * slowdown
+token_limit = math.floor(token_limit / slowdown)
+local snoozed = redis.call('zcount', KEYS[6], '(' .. now, '+inf')
+local cooldown = tonumber(redis.call('get', KEYS[1]) or '0')
+if cooldown > now then
+  return {0, string.format('%.3f', cooldown - now), 'cooldown', snoozed}
+end
+if token_limit > 0 and tokens > token_limit then
+  return {-1, '0', 'too_big', 0}
+end
+if max_concurrent > 0 then
+  redis.call('zremrangebyscore', KEYS[5], '-inf', now)
+  if redis.call('zcard', KEYS[5]) >= max_concurrent then
+    return {0, ARGV[10], 'concurrency', snoozed}
+  end
+end
+local state = redis.call('hmget', KEYS[4], 'sum', 'cursor')
+local sum = tonumber(state[1] or '0')
+local cursor = tonumber(state[2] or '0')
+local edge = now - window
+if edge > cursor then
+  for _, member in ipairs(redis.call('zrangebyscore', KEYS[3], '(' .. cursor, edge)) do
+    sum = sum - tonumber(string.match(member, ':(%d+)$'))
+  end
+  cursor = edge
+end
+redis.call('zremrangebyscore', KEYS[3], '-inf', now - tonumber(ARGV[9]))
+local at = now
+local reason = 'requests'
+if spacing > 0 then
+  local slot = tonumber(redis.call('get', KEYS[2]) or '0')
+  if slot > at then at = slot end
+end
+if token_limit > 0 and sum + tokens > token_limit then
+  -- `sum` counts every call admitted after the window's start, later
+  -- reservations included: walk the oldest until enough tokens have left.
+  local need = sum + tokens - token_limit
+  local offset = 0
+  while need > 0 do
+    local batch = redis.call('zrangebyscore', KEYS[3], '(' .. cursor, '+inf', 'WITHSCORES', 'LIMIT', offset, 100)
+    if #batch == 0 then break end
+    for i = 1, #batch, 2 do
+      need = need - tonumber(string.match(batch[i], ':(%d+)$'))
+      if need <= 0 then
+        local leaves = tonumber(batch[i + 1]) + window
+        if leaves > at then
+          at = leaves
+          reason = 'tokens'
+        end
+        break
+      end
+    end
+    offset = offset + 100
+  end
+end
+local wait = at - now
+if wait > max_wait then
+  return {0, string.format('%.3f', wait), reason, snoozed}
+end
+local keep = math.ceil(wait + tonumber(ARGV[9])) + 1000
+redis.call('zadd', KEYS[3], at, ARGV[1] .. ':' .. ARGV[2])
+redis.call('hset', KEYS[4], 'sum', sum + tokens, 'cursor', string.format('%.3f', cursor))
+redis.call('pexpire', KEYS[3], keep)
+redis.call('pexpire', KEYS[4], keep)
+if spacing > 0 then
+  redis.call('set', KEYS[2], string.format('%.3f', at + spacing), 'PX', math.ceil(wait + spacing) + 1000)
+end
+if max_concurrent > 0 then
+  local expires = at + tonumber(ARGV[7])
+  redis.call('zadd', KEYS[5], expires, ARGV[1])
+  redis.call('pexpire', KEYS[5], math.ceil(expires - now) + 1000)
+end
+return {1, string.format('%.3f', wait), reason, snoozed}
+"""
+
+# The call is over: free its concurrency slot and, when the answer's usage
+# differs from the estimate, correct its tokens in the window.
+# KEYS: calls, window state, leases. ARGV: lease id, estimated tokens, used tokens.
+RELEASE = """
+redis.call('zrem', KEYS[3], ARGV[1])
+if ARGV[2] == ARGV[3] then return 0 end
+local old = ARGV[1] .. ':' .. ARGV[2]
+local score = redis.call('zscore', KEYS[1], old)
+if not score then return 0 end
+redis.call('zrem', KEYS[1], old)
+redis.call('zadd', KEYS[1], score, ARGV[1] .. ':' .. ARGV[3])
+local cursor = tonumber(redis.call('hget', KEYS[2], 'cursor') or '0')
+if tonumber(score) > cursor then
+  redis.call('hincrby', KEYS[2], 'sum', tonumber(ARGV[3]) - tonumber(ARGV[2]))
+end
+return 1
+"""
+
+# A provider said "wait" (Retry-After): nobody calls it before then. Never
+# shortens a cooldown already running. A cooldown that starts (rather than
+# extends one running: the other calls in flight answer 429 too) also slows the
+# provider's pace by a step, up to a cap, for a while: the provider counts
+# arrivals, the limiter admissions, and a limit set at the provider's exact
+# quota would otherwise meet 429s again. KEYS: cooldown, slowdown.
+# ARGV: cooldown ms, slowdown step, slowdown cap, slowdown ttl_ms.
+# Returns the ms left of the cooldown now in force.
+COOL_DOWN = """
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local ends = now + tonumber(ARGV[1])
+local current = tonumber(redis.call('get', KEYS[1]) or '0')
+if current <= now then
+  local slowdown = tonumber(redis.call('get', KEYS[2]) or '1') * tonumber(ARGV[2])
+  if slowdown > tonumber(ARGV[3]) then slowdown = tonumber(ARGV[3]) end
+  redis.call('set', KEYS[2], string.format('%.4f', slowdown), 'PX', ARGV[4])
+end
+if ends > current then
+  redis.call('set', KEYS[1], string.format('%.3f', ends), 'PX', math.ceil(tonumber(ARGV[1])) + 1)
+  current = ends
+end
+return string.format('%.3f', current - now)
+"""
+
+# Snooze a running job: re-enqueue its message (same message id) with a delay,
+# or hand its id lock to Postgres ("hold" mode: the relay sends it when due),
+# keeping the id lock for it and extending it, and note the snooze per
+# provider. Refused when another message owns the id by now (this copy is then
+# a duplicate). KEYS: lock, delay queue, delay queue messages, snoozed.
+# ARGV: owner (message id), lock ttl_ms, redis message id, data, mode
+# ("delay" | "hold"), job id, delay_ms. Returns nil, or the owner that refused.
+SNOOZE = f"""
+local HELD_PREFIX = '{HELD_PREFIX}'
+local current = redis.call('get', KEYS[1])
+if current and current ~= ARGV[1] then
+  return current
+end
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+redis.call('zremrangebyscore', KEYS[4], '-inf', now)
+redis.call('zadd', KEYS[4], now + tonumber(ARGV[7]), ARGV[6])
+redis.call('pexpire', KEYS[4], math.ceil(tonumber(ARGV[7])) + 1000)
+if ARGV[5] == 'hold' then
+  redis.call('set', KEYS[1], HELD_PREFIX .. ARGV[1], 'PX', ARGV[2])
+  return false
+end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('hset', KEYS[3], ARGV[3], ARGV[4])
+redis.call('rpush', KEYS[2], ARGV[3])
+return false
+"""
+
+# What a provider's limiter looks like now. KEYS: cooldown, calls, leases,
+# snoozed, slowdown. ARGV: span_ms of "recent" calls. Returns {cooldown ms left, calls
+# admitted in the span (turns reserved for the next moments included), calls
+# in flight, snoozed jobs, slowdown factor}.
+LIMIT_STATS = """
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local cooldown = tonumber(redis.call('get', KEYS[1]) or '0') - now
+if cooldown < 0 then cooldown = 0 end
+return {
+  string.format('%.3f', cooldown),
+  redis.call('zcount', KEYS[2], '(' .. (now - tonumber(ARGV[1])), '+inf'),
+  redis.call('zcount', KEYS[3], '(' .. now, '+inf'),
+  redis.call('zcount', KEYS[4], '(' .. now, '+inf'),
+  redis.call('get', KEYS[5]) or '1',
+}
 """

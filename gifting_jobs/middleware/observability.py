@@ -93,6 +93,15 @@ class JobObservability(Middleware):
                 exc_info=exception,
                 extra=context.extra(duration_ms=duration_ms, outcome="dead-lettered"),
             )
+        elif "snooze_delay_ms" in message.options:
+            logger.info(
+                "job snoozed for %s ms (rate limited, attempt not counted): %s %s: %s",
+                message.options.pop("snooze_delay_ms"),
+                context.job_type,
+                context.job_id,
+                exception,
+                extra=context.extra(duration_ms=duration_ms, outcome="snoozed"),
+            )
         else:
             logger.warning(
                 "job failed, retrying in %s ms: %s %s: %s",

@@ -11,7 +11,9 @@ from dramatiq.middleware import Middleware
 
 from gifting_jobs.catalog import get_spec
 from gifting_jobs.conf import get_settings
+from gifting_jobs.exceptions import ProviderRateLimited
 from gifting_jobs.limits import ERROR_EXCERPT_CHARS
+from gifting_jobs.middleware.snooze import snooze
 from gifting_jobs.retry_policy import retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,9 @@ class JobRetries(Middleware):
         self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
     ) -> None:
         if exception is None:
+            return
+        if isinstance(exception, ProviderRateLimited):
+            snooze(broker, message, exception)  # Rate limits never cost an attempt.
             return
         spec = get_spec(message.actor_name)
         failures = int(message.options.get("retries", 0)) + 1

@@ -18,6 +18,7 @@ class FailedJobReason(models.TextChoices):
     PERMANENT = "permanent", "Permanent error"
     UNSENDABLE = "unsendable", "Could not be enqueued"
     CRASHED = "crashed", "Killed its worker repeatedly"
+    RATE_LIMITED = "rate_limited", "Snoozed past its cap by rate limits"
 
 
 class FailedJob(models.Model):
@@ -66,6 +67,7 @@ class HeldJobReason(models.TextChoices):
     OUTBOX = "outbox", "Enqueued in a transaction"
     BROKER_DOWN = "broker_down", "Broker unreachable at enqueue"
     DELAYED = "delayed", "Delay beyond the horizon"
+    SNOOZED = "snoozed", "Snoozed by a rate limit beyond the horizon"
 
 
 class HeldJob(models.Model):

@@ -92,7 +92,7 @@ def translate_error(exc: Exception, *, operation: str) -> Exception:
         status = exc.status_code
         message = f"OpenAI {operation}: HTTP {status}: {_error_message(exc)}"
         if status in TRANSIENT_HTTP_STATUSES or status >= 500:
-            return TransientJobError(message, retry_after=retry_after_seconds(exc.response.headers))
+            return TransientJobError(message, retry_after=retry_after_seconds(exc.response.headers), status=status)
         return PermanentJobError(message)
     if isinstance(exc, (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError)):
         return PermanentJobError(f"OpenAI {operation}: the completion was cut off or filtered ({exc})")

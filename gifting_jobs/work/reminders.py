@@ -28,16 +28,17 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage, InvalidMailer, MailerDoesNotExist
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from gifting_jobs.catalog import JobType, get_spec
 from gifting_jobs.conf import get_settings
 from gifting_jobs.exceptions import ConfigurationError, PermanentJobError, TransientJobError
 from gifting_jobs.limits import PROVIDER_MESSAGE_ID_MAX_LENGTH
-from gifting_jobs.models import NotificationSchedule, NotificationStatus
+from gifting_jobs.models import Channel, NotificationSchedule, NotificationStatus
 from gifting_jobs.payloads import ChannelName, ReminderDispatchPayload, TriggeredBy
 from gifting_jobs.providers.push import PushMessage, get_push_backend
+from gifting_jobs.ratelimits import EMAIL, PUSH, limited_call, rate_limit_answer
 from gifting_jobs.retry_policy import ErrorKind
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ SMTP_PERMANENT_FROM = 500
 LEASE_RECHECK_MARGIN_SECONDS = 1.0
 #: Longest error text kept on the row.
 ERROR_LIMIT = 2000
+#: The `GIFTING_JOBS["RATE_LIMITS"]` key each channel's sends count against.
+CHANNEL_RATE_LIMIT_KEYS = {Channel.PUSH.value: PUSH, Channel.EMAIL.value: EMAIL}
 
 
 def idempotency_key(schedule_id: int) -> str:
@@ -82,21 +85,24 @@ def _execute(sql: str, params: dict[str, Any]) -> int:
 
 def dispatch_reminder(payload: ReminderDispatchPayload) -> None:
     """Send the reminder `payload.schedule_id` unless another dispatch already owns it."""
-    started = timezone.now()
-    claimable = _CLAIMABLE_ON_RETRY if payload.triggered_by == TriggeredBy.RETRY else _CLAIMABLE
-    won = _execute(_CLAIM_SQL, {"now": started, "id": payload.schedule_id, "claimable": claimable})
     extra = {"entity_id": str(payload.schedule_id), "channel": payload.channel.value}
-    if not won:
-        _settle_lost_claim(payload, now=started, extra=extra)
-        return
-    try:
-        provider_message_id = _send(payload)[:PROVIDER_MESSAGE_ID_MAX_LENGTH]
-    except Exception as exc:
-        claim = NotificationSchedule.objects.filter(
-            pk=payload.schedule_id, status=NotificationStatus.SENDING, sending_started_at=started
-        )
-        _record_failure(payload.schedule_id, claim, exc, extra=extra)
-        raise
+    # The turn is taken before the claim: a job refused by the rate limit is
+    # snoozed without touching the row (its attempts count sends, not turns).
+    with limited_call(CHANNEL_RATE_LIMIT_KEYS[payload.channel.value]):
+        started = timezone.now()
+        claimable = _CLAIMABLE_ON_RETRY if payload.triggered_by == TriggeredBy.RETRY else _CLAIMABLE
+        won = _execute(_CLAIM_SQL, {"now": started, "id": payload.schedule_id, "claimable": claimable})
+        if not won:
+            _settle_lost_claim(payload, now=started, extra=extra)
+            return
+        try:
+            provider_message_id = _send(payload)[:PROVIDER_MESSAGE_ID_MAX_LENGTH]
+        except Exception as exc:
+            claim = NotificationSchedule.objects.filter(
+                pk=payload.schedule_id, status=NotificationStatus.SENDING, sending_started_at=started
+            )
+            _record_failure(payload.schedule_id, claim, exc, extra=extra)
+            raise
     sent = _execute(
         _SENT_SQL, {"now": timezone.now(), "provider_id": provider_message_id, "id": payload.schedule_id, "started": started}
     )
@@ -145,6 +151,14 @@ def _record_failure(
     kind = spec.classify(exc)
     attempts = claim.values_list("attempts", flat=True).first() or 0
     error = f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT]
+    if rate_limit_answer(exc) is not None:
+        # The provider said "slow down": the job snoozes, and the row gets its attempt back.
+        claim.update(
+            status=NotificationStatus.QUEUED, attempts=F("attempts") - 1, claimed_at=timezone.now(),
+            last_error=error, updated_at=timezone.now(),
+        )
+        logger.info("reminder %s: provider rate limited, snoozed: %s", schedule_id, exc, extra=extra)
+        return
     if kind is ErrorKind.TRANSIENT and attempts < spec.retry.attempts:
         claim.update(status=NotificationStatus.QUEUED, claimed_at=timezone.now(), last_error=error, updated_at=timezone.now())
         logger.warning("reminder %s not sent (attempt %d), will retry: %s", schedule_id, attempts, exc, extra=extra)

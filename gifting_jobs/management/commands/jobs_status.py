@@ -1,4 +1,4 @@
-"""`manage.py jobs_status [--json]`: queue depths per band, held jobs, dead letters and durations."""
+"""`manage.py jobs_status [--json]`: queue depths per band, held jobs, dead letters, durations and provider limits."""
 
 from __future__ import annotations
 
@@ -49,12 +49,30 @@ def render_status(status: JobsStatus) -> str:
         failed.setdefault(count.job_type, {})[count.status] = count.count
     failed_rows = [(job_type, *(counts.get(s, 0) for s in statuses)) for job_type, counts in failed.items()]
     duration_rows = [(d.job_type, d.count, _ms(d.p50_ms), _ms(d.p95_ms)) for d in status.durations]
+    provider_rows = [
+        (
+            p.provider,
+            p.snoozed,
+            round(p.cooldown_s, 1),
+            p.calls_last_minute,
+            NO_VALUE if p.requests_per_minute is None else round(p.requests_per_minute),
+            p.in_flight,
+            NO_VALUE if p.max_concurrent is None else p.max_concurrent,
+            round(p.slowdown, 2),
+        )
+        for p in status.providers
+    ]
     sections = [
         f"Jobs status at {status.collected_at:%Y-%m-%d %H:%M:%S %Z} (Redis namespace {status.namespace})",
         "Queues (Redis)\n" + render_table(("queue", "band", "ready", "delayed", "in flight", "dead"), queue_rows),
         "Held in Postgres\n" + render_table(("reason", "due now", "later"), held_rows),
         "Dead letters (FailedJob)\n" + render_table(("job type", *statuses), failed_rows),
         "Processing times, recent jobs (ms)\n" + render_table(("job type", "count", "p50", "p95"), duration_rows),
+        "Provider rate limits\n"
+        + render_table(
+            ("provider", "snoozed", "cooldown s", "calls last min", "limit/min", "in flight", "max concurrent", "slowdown"),
+            provider_rows,
+        ),
     ]
     return "\n\n".join(sections)
 

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from gifting_jobs.conf import get_settings
-from gifting_jobs.exceptions import TransientJobError
+from gifting_jobs.exceptions import ProviderRateLimited, TransientJobError
+from gifting_jobs.ratelimits import waiting_for_turns
 from gifting_jobs.retry_policy import RetryPolicy, retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -60,11 +61,16 @@ class EmbeddingProvider:
         For bulk work that runs outside the job spine (backfills); jobs call
         `embed` and let the spine retry. The backoff is scaled by
         `RETRY_BACKOFF_SCALE`. The last error is raised when `policy.attempts` are spent.
+        Rate limits cost no attempt: a call waits for its turn, and a 429 waits out the cooldown.
         """
         attempt = 1
         while True:
             try:
-                return self.embed(texts)
+                with waiting_for_turns():
+                    return self.embed(texts)
+            except ProviderRateLimited as exc:
+                logger.info("%s: %s; waiting", self.model_name, exc, extra={"embedding_model": self.model_name})
+                time.sleep(exc.retry_after or 0.0)
             except TransientJobError as exc:
                 if attempt >= policy.attempts:
                     raise

@@ -11,13 +11,18 @@ from gifting_jobs.conf import get_settings
 from gifting_jobs.exceptions import PermanentJobError
 from gifting_jobs.providers.embeddings.base import EmbeddingProvider
 from gifting_jobs.providers.openai_client import build_client, openai_errors
+from gifting_jobs.ratelimits import OPENAI_EMBEDDINGS, batch_token_cap, estimate_tokens, limited_call, pack
 
 if TYPE_CHECKING:
     import openai
 
 
 class OpenAIEmbeddingProvider(EmbeddingProvider):
-    """Embeds through `embeddings.create`, `EMBEDDING_BATCH_SIZE` texts per request.
+    """Embeds through `embeddings.create`, up to `EMBEDDING_BATCH_SIZE` texts per request.
+
+    Each request is one call of the "openai.embeddings" rate limits: its texts
+    are packed up to the batch size and the tokens the window has left, so a
+    backfill fills the quota instead of waiting for room for a full batch.
 
     Vectors come back in input order (the answer is sorted by `index`) and
     unit length (normalised here too, so a model that does not normalise
@@ -27,6 +32,8 @@ class OpenAIEmbeddingProvider(EmbeddingProvider):
 
     is_remote = True
     required_modules = ("openai",)
+    #: The `GIFTING_JOBS["RATE_LIMITS"]` key its requests count against.
+    rate_limit_key = OPENAI_EMBEDDINGS
 
     def __init__(
         self,
@@ -45,13 +52,19 @@ class OpenAIEmbeddingProvider(EmbeddingProvider):
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         vectors: list[list[float]] = []
-        for start in range(0, len(texts), self.max_batch_size):
-            vectors.extend(self._embed_batch(list(texts[start : start + self.max_batch_size])))
+        while len(vectors) < len(texts):
+            remaining = texts[len(vectors) :]
+            # A single text needs no budget read: it is one call whatever is left.
+            cap = batch_token_cap(self.rate_limit_key) if len(remaining) > 1 else None
+            vectors.extend(self._embed_batch(pack(remaining, max_texts=self.max_batch_size, max_tokens=cap)))
         return vectors
 
     def _embed_batch(self, batch: list[str]) -> list[list[float]]:
-        with openai_errors("embeddings"):
+        with limited_call(self.rate_limit_key, tokens=estimate_tokens(batch)) as call, openai_errors("embeddings"):
             response = self._client.embeddings.create(model=self.model, input=batch, dimensions=self.dimensions)
+            usage = getattr(response, "usage", None)
+            if usage is not None and getattr(usage, "total_tokens", None) is not None:
+                call.used_tokens = int(usage.total_tokens)
         data = sorted(response.data, key=lambda item: item.index)
         if [item.index for item in data] != list(range(len(batch))):
             raise PermanentJobError(

@@ -18,6 +18,7 @@ from gifting_jobs.conf import get_settings
 from gifting_jobs.exceptions import PermanentJobError
 from gifting_jobs.providers.enrichment.base import MAX_SUMMARY_CHARS, MAX_TAGS, Enrichment, EnrichmentProvider, one_line
 from gifting_jobs.providers.openai_client import build_client, openai_errors
+from gifting_jobs.ratelimits import OPENAI_CHAT, estimate_tokens, limited_call
 from gifting_jobs.taxonomy import GIFT_TAGS, OCCASIONS, RECIPIENT_TYPES, Term, price_band
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 #: Longest product text sent to the model, in characters (longer descriptions add cost, not tags).
 MAX_PROMPT_TEXT_CHARS = 4000
+#: Tokens an answer is expected to take, counted before the call (the usage corrects it).
+EXPECTED_COMPLETION_TOKENS = 200
 
 if TYPE_CHECKING:
     # A type checker cannot follow Literals built from the taxonomy at import; pydantic validates them.
@@ -85,6 +88,8 @@ class OpenAIEnrichmentProvider(EnrichmentProvider):
     is_remote = True
     required_modules = ("openai",)
     is_deterministic = False
+    #: The `GIFTING_JOBS["RATE_LIMITS"]` key its requests count against.
+    rate_limit_key = OPENAI_CHAT
 
     def __init__(self, *, model: str | None = None, client: openai.OpenAI | None = None) -> None:
         conf = get_settings()
@@ -93,15 +98,16 @@ class OpenAIEnrichmentProvider(EnrichmentProvider):
         self._client = client or build_client(conf)
 
     def enrich(self, text: str, *, price: Decimal | None, description: str | None = None) -> Enrichment:
-        with openai_errors("enrichment"):
+        prompt = user_prompt(text, price)
+        estimate = estimate_tokens([SYSTEM_PROMPT, prompt]) + EXPECTED_COMPLETION_TOKENS
+        with limited_call(self.rate_limit_key, tokens=estimate) as call, openai_errors("enrichment"):
             completion = self._client.chat.completions.parse(
                 model=self.model,
-                messages=[
-                    {"role": "system", "content": SYSTEM_PROMPT},
-                    {"role": "user", "content": user_prompt(text, price)},
-                ],
-                response_format=EnrichmentAnswer,
+                messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
+                response_format=EnrichmentAnswer
             )
+            if completion.usage is not None:
+                call.used_tokens = int(completion.usage.total_tokens)
         if not completion.choices:
             raise PermanentJobError("OpenAI enrichment: the completion has no choices")
         message = completion.choices[0].message

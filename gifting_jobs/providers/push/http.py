@@ -62,7 +62,7 @@ def classify_status(status: int, body: str, retry_after: float | None) -> Transi
     """The job error an unsuccessful HTTP status stands for."""
     message = f"push gateway answered {status}: {body[:ERROR_BODY_EXCERPT]}"
     if status in TRANSIENT_HTTP_STATUSES or status >= 500:
-        return TransientJobError(message, retry_after=retry_after)
+        return TransientJobError(message, retry_after=retry_after, status=status)
     return PermanentJobError(message)
 
 

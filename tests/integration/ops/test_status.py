@@ -31,7 +31,7 @@ def test_collect_status__numbers_are_exact(known_state):
     assert (normal.queue_name, normal.delayed_in_redis, normal.delayed_in_workers) == ("catalog", 1, 0)
 
     held = {h.reason: (h.due_now, h.later) for h in status.held}
-    assert held == {"outbox": (0, 0), "broker_down": (1, 0), "delayed": (0, 1)}
+    assert held == {"outbox": (0, 0), "broker_down": (1, 0), "delayed": (0, 1), "snoozed": (0, 0)}
 
     failed = {(f.job_type, f.status): f.count for f in status.failed if f.count}
     assert failed == {
@@ -88,7 +88,7 @@ def test_jobs_status__json_parses_and_matches(known_state):
         "in_flight": 1,
         "dead": 1,
     }
-    assert {h["reason"]: h["total"] for h in data["held"]} == {"outbox": 0, "broker_down": 1, "delayed": 1}
+    assert {h["reason"]: h["total"] for h in data["held"]} == {"outbox": 0, "broker_down": 1, "delayed": 1, "snoozed": 0}
     embedding = next(d for d in data["durations"] if d["job_type"] == "product_embedding")
     assert embedding == {"job_type": "product_embedding", "count": 10, "p50_ms": 50.0, "p95_ms": 100.0}
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pydantic
 import pytest
 
-from gifting_jobs.exceptions import ConfigurationError, PermanentJobError, TransientJobError
+from gifting_jobs.exceptions import ConfigurationError, PermanentJobError, ProviderRateLimited, TransientJobError
 from gifting_jobs.providers.enrichment import get_enrichment_provider
 from gifting_jobs.providers.enrichment.base import Enrichment, one_line
 from gifting_jobs.providers.enrichment.local import LocalEnrichmentProvider
@@ -138,7 +138,9 @@ def test_openai_enrichment__rate_limit_is_transient(openai_enrichment, fake_open
     with pytest.raises(TransientJobError) as caught:
         provider.enrich(COFFEE_TEXT, price=None)
 
-    assert caught.value.retry_after == 1.0
+    # A rate limit: the job snoozes for the Retry-After (plus a small spread), the answer's hint is kept as the cause.
+    assert isinstance(caught.value, ProviderRateLimited) and caught.value.__cause__.retry_after == 1.0
+    assert 1.0 <= caught.value.retry_after <= 1.1
     assert len(fake_openai.requests_to("chat")) == 1
 
 

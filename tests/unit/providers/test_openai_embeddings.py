@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gifting_jobs.exceptions import ConfigurationError, PermanentJobError, TransientJobError
+from gifting_jobs.exceptions import ConfigurationError, PermanentJobError, ProviderRateLimited, TransientJobError
 from gifting_jobs.providers.embeddings.openai import OpenAIEmbeddingProvider
 from gifting_jobs.retry_policy import ErrorKind, classify_error
 from tests.fake_openai import BAD_REQUEST, OK, RATE_LIMITED, SERVER_ERROR, Fail, Hang, Ok, fake_vector
@@ -64,7 +64,9 @@ def test_openai_embeddings__429_is_transient_with_retry_after_and_the_sdk_does_n
     with pytest.raises(TransientJobError, match="HTTP 429") as caught:
         provider.embed(["mug"])
 
-    assert caught.value.retry_after == 1.0
+    # A rate limit: the job snoozes for the Retry-After (plus a small spread), the answer's hint is kept as the cause.
+    assert isinstance(caught.value, ProviderRateLimited) and caught.value.__cause__.retry_after == 1.0
+    assert 1.0 <= caught.value.retry_after <= 1.1
     assert classify_error(caught.value) is ErrorKind.TRANSIENT
     assert len(fake_openai.requests_to("embeddings")) == 1  # max_retries=0: the spine retries, not the SDK.
 
@@ -76,7 +78,7 @@ def test_openai_embeddings__retry_after_ms_is_preferred(openai_embeddings, fake_
     with pytest.raises(TransientJobError) as caught:
         provider.embed(["mug"])
 
-    assert caught.value.retry_after == pytest.approx(0.25)
+    assert caught.value.__cause__.retry_after == pytest.approx(0.25)
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
