@@ -113,6 +113,8 @@ DRAMATIQ_BROKER = {
         "maintenance_chance": int(os.environ.get("DRAMATIQ_MAINTENANCE_CHANCE", "1000")),
         "socket_timeout": float(os.environ.get("REDIS_SOCKET_TIMEOUT", "5")),
         "socket_connect_timeout": float(os.environ.get("REDIS_CONNECT_TIMEOUT", "1")),
+        # Longest wait (ms) of an idle consumer for a send to wake it (README, Settings).
+        "worker_timeout": int(os.environ.get("DRAMATIQ_WORKER_TIMEOUT_MS", "5000")),
     },
     "MIDDLEWARE": [
         "dramatiq.middleware.TimeLimit",
