@@ -67,6 +67,8 @@ class WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         self._wait_client = broker.waiting_client
         self._room = threading.Event()
         self._stopping = False
+        #: True while blocked waiting for a send (the consumer is idle).
+        self.waiting = False
 
     def ack(self, message: MessageProxy) -> None:
         try:
@@ -120,7 +122,11 @@ class WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         if self._stopping:
             time.sleep(STOPPING_POLL_SECONDS)
             return
-        self._wait_client.blpop(self._wait_keys, timeout=self.wait_seconds)
+        self.waiting = True
+        try:
+            self._wait_client.blpop(self._wait_keys, timeout=self.wait_seconds)
+        finally:
+            self.waiting = False
 
 
 class BandOrderedQueue(PriorityQueue):  # type: ignore[type-arg]
