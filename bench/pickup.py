@@ -9,6 +9,8 @@ default `worker_timeout` of 1 s unless tuned), consuming three queues (urgent,
 normal, bulk), one after the other on the same Redis:
 
 - gifting_jobs: our broker and middleware, shipped defaults;
+- gifting_jobs polling as before wake-ups: the same, with Dramatiq's polling
+  consumer and one local work queue for all bands (what idle CPU must not exceed);
 - bare Dramatiq, `worker_timeout` 1000 ms (its default), actor priorities 0 / 5 / 10 per queue;
 - bare Dramatiq, `worker_timeout` 100 ms (tuned).
 
@@ -35,6 +37,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +56,9 @@ import psutil  # noqa: E402
 from django.conf import settings  # noqa: E402
 from dramatiq.brokers.redis import RedisBroker as BareRedisBroker  # noqa: E402
 
-from bench.pickup_job import BUSY_SECONDS, QUEUE as OURS_QUEUE, record_wait, results_key  # noqa: E402
+from bench.pickup_job import BUSY_SECONDS, record_wait, results_key  # noqa: E402
+from bench.pickup_job import QUEUE as OURS_QUEUE  # noqa: E402
+from gifting_jobs.broker.consumer import WorkerWiring  # noqa: E402
 from gifting_jobs.dispatch import enqueue, enqueue_many  # noqa: E402
 
 BARE_QUEUE = "bare_pickup"
@@ -104,10 +109,13 @@ class Setup:
     name: str
     kind: str
     worker_timeout_ms: int
+    #: Ours with Dramatiq's polling consumer and unordered local queue (before wake-ups).
+    polling: bool = False
 
 
 SETUPS = [
     Setup("gifting_jobs (defaults)", "ours", DEFAULT_TIMEOUT_MS),
+    Setup("gifting_jobs polling (before)", "ours", DEFAULT_TIMEOUT_MS, polling=True),
     Setup(f"bare dramatiq, worker_timeout={DEFAULT_TIMEOUT_MS}", "bare", DEFAULT_TIMEOUT_MS),
     Setup(f"bare dramatiq, worker_timeout={TUNED_TIMEOUT_MS}", "bare", TUNED_TIMEOUT_MS),
 ]
@@ -173,8 +181,19 @@ def measure(setup: Setup, args: argparse.Namespace) -> dict[str, object]:
     env = {**os.environ, "DRAMATIQ_NAMESPACE": namespace}
     workers = [
         subprocess.Popen(
-            [sys.executable, __file__, "--worker", setup.kind, "--threads", str(args.threads),
-             "--worker-timeout", str(setup.worker_timeout_ms), "--ready", ready_key],
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                setup.kind,
+                "--threads",
+                str(args.threads),
+                "--worker-timeout",
+                str(setup.worker_timeout_ms),
+                "--ready",
+                ready_key,
+                *(["--polling"] if setup.polling else []),
+            ],
             env=env,
             cwd=ROOT,
         )
@@ -202,10 +221,14 @@ def measure(setup: Setup, args: argparse.Namespace) -> dict[str, object]:
             worker.wait(timeout=120)
 
 
-def run_worker(kind: str, threads: int, worker_timeout_ms: int, ready_key: str) -> None:
+def run_worker(kind: str, threads: int, worker_timeout_ms: int, ready_key: str, *, polling: bool) -> None:
     """One worker process: a Dramatiq Worker, the main thread asleep until SIGTERM (as under `rundramatiq`)."""
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # Threads inherit the mask: only sigwait gets it.
     broker = bare_broker if kind == "bare" else ours_broker
+    if polling:
+        # Before wake-ups: Dramatiq's polling consumer, and no band-ordered local queue.
+        broker.consume = partial(BareRedisBroker.consume, broker)
+        broker.middleware[:] = [m for m in broker.middleware if not isinstance(m, WorkerWiring)]
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=worker_timeout_ms, queues=QUEUES[kind])
     worker.start()
     client.incr(ready_key)
@@ -229,9 +252,10 @@ def main() -> None:
     parser.add_argument("--worker", choices=["bare", "ours"])
     parser.add_argument("--worker-timeout", type=int, default=DEFAULT_TIMEOUT_MS)
     parser.add_argument("--ready")
+    parser.add_argument("--polling", action="store_true")
     args = parser.parse_args()
     if args.worker:
-        run_worker(args.worker, args.threads, args.worker_timeout, args.ready)
+        run_worker(args.worker, args.threads, args.worker_timeout, args.ready, polling=args.polling)
         return
     if min(args.processes, args.threads, args.idle_probes, args.urgent_probes, args.backlog) < 1:
         parser.error("--processes, --threads, --idle-probes, --urgent-probes and --backlog must be >= 1")
@@ -239,9 +263,11 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    print(f"Redis {settings.REDIS_URL}, namespace {namespace}, {args.processes} processes x {args.threads} threads; "
-          f"idle: {args.idle_probes} probes; urgent: {args.urgent_probes} probes behind {args.backlog:,} "
-          f"bulk jobs of {BUSY_SECONDS * 1000:.0f} ms; idle CPU over {args.cpu_seconds:.0f} s")
+    print(
+        f"Redis {settings.REDIS_URL}, namespace {namespace}, {args.processes} processes x {args.threads} threads; "
+        f"idle: {args.idle_probes} probes; urgent: {args.urgent_probes} probes behind {args.backlog:,} "
+        f"bulk jobs of {BUSY_SECONDS * 1000:.0f} ms; idle CPU over {args.cpu_seconds:.0f} s"
+    )
     results = {}
     try:
         for setup in SETUPS:
@@ -255,15 +281,18 @@ def main() -> None:
             p50, p95, p99 = percentiles(result[case])
             print(f"{name:38s} {case:7s} {p50:8.1f} {p95:8.1f} {p99:8.1f}  {result['cpu']:15.2f}%")
     ours = results[SETUPS[0].name]
-    bare_cpu = results[SETUPS[1].name]["cpu"]
+    before_cpu, bare_cpu = results[SETUPS[1].name]["cpu"], results[SETUPS[2].name]["cpu"]
     checks = [
         ("idle p99", percentiles(ours["idle"])[2], IDLE_P99_TARGET_MS, "ms"),
         ("urgent p99", percentiles(ours["urgent"])[2], URGENT_P99_TARGET_MS, "ms"),
-        (f"idle CPU (bare, timeout {DEFAULT_TIMEOUT_MS}: {bare_cpu:.2f}%)", ours["cpu"], bare_cpu, "%"),
+        (f"idle CPU vs polling before ({before_cpu:.2f}%)", ours["cpu"], before_cpu, "%"),
+        (f"idle CPU vs bare, timeout {DEFAULT_TIMEOUT_MS} ({bare_cpu:.2f}%)", ours["cpu"], bare_cpu, "%"),
     ]
     for what, value, target, unit in checks:
-        print(f"gifting_jobs {what}: {value:.2f} {unit} (target <= {target:.2f} {unit}: "
-              f"{'met' if value <= target else 'NOT met'})")
+        print(
+            f"gifting_jobs {what}: {value:.2f} {unit} (target <= {target:.2f} {unit}: "
+            f"{'met' if value <= target else 'NOT met'})"
+        )
     for name, result in results.items():
         start, end = result["backlog"]
         print(f"{name}: bulk backlog {start:,} -> {end:,} during the urgent probes")

@@ -114,7 +114,7 @@ class WakingConsumer(_RedisConsumer):  # type: ignore[misc]
                 if not self.message_cache:
                     self._wait_for_send()
                     return None
-        except redis.ConnectionError as e:
+        except (redis.ConnectionError, redis.TimeoutError) as e:
             raise ConnectionClosed(e) from None
 
     def _wait_for_send(self) -> None:

@@ -53,7 +53,10 @@ class WakeUps:
         """A client for blocking waits: its own pool, with a socket timeout longer than the wait."""
         if self._waiting_client is None:
             pool = self.client.connection_pool
-            options = {**pool.connection_kwargs, "socket_timeout": self.worker_timeout / 1000 + WAIT_SOCKET_MARGIN_SECONDS}
+            options = {
+                **pool.connection_kwargs,
+                "socket_timeout": self.worker_timeout / 1000 + WAIT_SOCKET_MARGIN_SECONDS,
+            }
             self._waiting_client = redis.Redis(
                 connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **options)
             )
@@ -78,4 +81,3 @@ class WakeUps:
         if self._waiting_client is not None:
             self._waiting_client.connection_pool.disconnect()
         super().close()  # type: ignore[misc]
-

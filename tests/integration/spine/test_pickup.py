@@ -110,8 +110,10 @@ def test_pickup__urgent_message_runs_before_prefetched_normal_and_bulk_ones(clea
         enqueue("test_record", {"key": f"bulk-{n}", "triggered_by": "scheduler"}, {"priority": 10})
     enqueue("test_record", {"key": "normal", "triggered_by": "manual"}, {"priority": 5})
     prefetched = lambda: ack_counts(clean_broker).in_flight  # noqa: E731
-    wait_until(lambda: prefetched().get(f"{QUEUE}.bulk") == 2 and prefetched().get(QUEUE) == 2,
-               what="bulk and normal messages prefetched")
+    wait_until(
+        lambda: prefetched().get(f"{QUEUE}.bulk") == 2 and prefetched().get(QUEUE) == 2,
+        what="bulk and normal messages prefetched",
+    )
 
     # When an urgent message arrives and is prefetched too, then the thread frees up
     enqueue("test_record", {"key": "urgent", "triggered_by": "manual"}, {"priority": 1})
@@ -151,3 +153,19 @@ def test_pickup__every_send_path_leaves_one_wake_up_token_and_delayed_sends_none
 def test_pickup__worker_timeout_out_of_range_is_a_configuration_error(worker_timeout):
     with pytest.raises(ConfigurationError, match="worker_timeout"):
         RedisBroker(url=settings.REDIS_URL, worker_timeout=worker_timeout)
+
+
+def test_pickup__idle_consumers_survive_a_redis_restart(stoppable_redis, swap_broker, start_worker):
+    # Given an idle worker blocked on a Redis that then goes away and comes back
+    broker = swap_broker(make_broker(stoppable_redis.url, worker_timeout=LONG_TIMEOUT_MS))
+    worker = start_worker(broker=broker, queues={QUEUE})
+    wait_until(lambda: idle_consumer(worker), what="the consumer to wait for a send")
+    stoppable_redis.stop()
+    stoppable_redis.start()
+
+    # When a job is sent, the consumer, reconnected, runs it without waiting out its 20 s timeout
+    sent = time.monotonic()
+    enqueue("test_record", {"key": "after-restart", "triggered_by": "manual"}, {})
+    wait_until(lambda: Execution.objects.filter(key="after-restart").exists(), timeout=LONG_TIMEOUT_MS / 1000)
+    waited = time.monotonic() - sent
+    assert waited < LONG_TIMEOUT_MS / 1000 / 4, f"picked up after {waited:.1f}s"
