@@ -56,11 +56,11 @@ def band_rank(physical: str) -> int:
     return BAND_RANK[BAND_SUFFIX[Band.NORMAL]]
 
 
-class WakingConsumer(_RedisConsumer):  # type: ignore[misc]
+class WakingConsumer(_RedisConsumer):
     """Dramatiq's Redis consumer, blocking on its queue's notify list when idle instead of sleep-polling."""
 
     def __init__(self, broker: WakeUps, queue_name: str, prefetch: int, timeout: int) -> None:
-        super().__init__(broker, queue_name, prefetch, timeout)
+        super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
         self.wait_seconds = broker.worker_timeout / 1000
         self.stop_key = broker.keys.wake(str(uuid4()))
         self._wait_keys = [broker.keys.notify(queue_name), self.stop_key]
@@ -72,20 +72,20 @@ class WakingConsumer(_RedisConsumer):  # type: ignore[misc]
 
     def ack(self, message: MessageProxy) -> None:
         try:
-            super().ack(message)
+            super().ack(message)  # type: ignore[no-untyped-call]
         finally:
             self._room.set()
 
     def nack(self, message: MessageProxy) -> None:
         try:
-            super().nack(message)
+            super().nack(message)  # type: ignore[no-untyped-call]
         finally:
             self._room.set()
 
     def requeue(self, messages: Any) -> None:
         """Hand messages back, and wake an idle peer to take them now."""
         messages = list(messages)
-        super().requeue(messages)
+        super().requeue(messages)  # type: ignore[no-untyped-call]
         if messages:
             self.broker.wake(self.queue_name)
 
@@ -115,7 +115,7 @@ class WakingConsumer(_RedisConsumer):  # type: ignore[misc]
                     self._wait_for_send()
                     return None
         except (redis.ConnectionError, redis.TimeoutError) as e:
-            raise ConnectionClosed(e) from None
+            raise ConnectionClosed(e) from None  # type: ignore[no-untyped-call]
 
     def _wait_for_send(self) -> None:
         """Block until a send wakes this consumer, its worker stops, or `worker_timeout` passes."""
