@@ -23,6 +23,7 @@ from __future__ import annotations
 import heapq
 import threading
 import time
+from functools import partial
 from queue import PriorityQueue
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
@@ -140,7 +141,7 @@ class BandOrderedQueue(PriorityQueue):  # type: ignore[type-arg]
 
 
 class WorkerWiring(Middleware):
-    """Fits a worker to the waking consumers: a band-ordered local queue at boot, woken consumers at stop.
+    """Fits a worker to the waking consumers: a band-ordered local queue at boot; waits ended at pause and stop.
 
     The broker adds it to itself, so `rundramatiq` and in-process workers get it alike.
     """
@@ -148,21 +149,39 @@ class WorkerWiring(Middleware):
     def before_worker_boot(self, broker: Broker, worker: Worker) -> None:
         if not worker.work_queue.qsize():
             worker.work_queue = BandOrderedQueue()
+        # Dramatiq's pause waits for every consumer to notice; one blocked for a send would take worker_timeout.
+        worker.pause = partial(pause_promptly, broker, worker)  # type: ignore[method-assign]
 
     def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
-        consumers = [
-            thread.consumer for thread in worker.consumers.values() if isinstance(thread.consumer, WakingConsumer)
-        ]
+        consumers = waking_consumers(worker)
         for consumer in consumers:
             consumer.stop_waiting()
-        if not consumers:
-            return
-        try:
-            pipe = broker.client.pipeline(transaction=False)  # type: ignore[attr-defined]
-            for consumer in consumers:
-                pipe.rpush(consumer.stop_key, "1")
-                pipe.pexpire(consumer.stop_key, WAKE_TTL_MS)
-            pipe.execute()
-        except redis.RedisError:
-            # Redis is gone: each wait ends with its socket or its timeout.
-            broker.logger.warning("Could not wake %d waiting consumers to stop.", len(consumers), exc_info=True)
+        end_waits(broker, consumers)
+
+
+def waking_consumers(worker: Worker) -> list[WakingConsumer]:
+    return [thread.consumer for thread in worker.consumers.values() if isinstance(thread.consumer, WakingConsumer)]
+
+
+def end_waits(broker: Broker, consumers: list[WakingConsumer]) -> None:
+    """Push a token onto each consumer's own wake list, so a blocking wait returns now."""
+    if not consumers:
+        return
+    try:
+        pipe = broker.client.pipeline(transaction=False)  # type: ignore[attr-defined]
+        for consumer in consumers:
+            pipe.rpush(consumer.stop_key, "1")
+            pipe.pexpire(consumer.stop_key, WAKE_TTL_MS)
+        pipe.execute()
+    except redis.RedisError:
+        # Redis is gone: each wait ends with its socket or its timeout.
+        broker.logger.warning("Could not wake %d waiting consumers.", len(consumers), exc_info=True)
+
+
+def pause_promptly(broker: Broker, worker: Worker) -> None:
+    """`Worker.pause`, ending the consumers' waits once they are told to pause."""
+    for child in [*worker.consumers.values(), *worker.workers]:
+        child.pause()
+    end_waits(broker, waking_consumers(worker))
+    for child in [*worker.consumers.values(), *worker.workers]:
+        child.paused_event.wait()

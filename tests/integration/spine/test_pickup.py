@@ -85,6 +85,23 @@ def test_pickup__a_stopping_worker_does_not_wait_out_its_timeout(own_worker):
     assert not any(thread.is_alive() for thread in worker.consumers.values())
 
 
+def test_pickup__pausing_an_idle_worker_does_not_wait_out_its_timeout(own_worker):
+    # Given an idle worker whose consumers wait up to 20 s
+    worker = own_worker(worker_timeout=LONG_TIMEOUT_MS)
+    wait_until(lambda: idle_consumer(worker), what="the consumer to wait for a send")
+
+    # When it is paused, the pause returns long before the timeout
+    started = time.monotonic()
+    worker.pause()
+    took = time.monotonic() - started
+    assert took < LONG_TIMEOUT_MS / 1000 / 4, f"pause took {took:.1f}s"
+    enqueue("test_record", {"key": "while-paused", "triggered_by": "manual"}, {})
+
+    # And a job sent while it is paused runs once it is resumed
+    worker.resume()
+    wait_until(lambda: Execution.objects.filter(key="while-paused").exists(), timeout=LONG_TIMEOUT_MS / 1000)
+
+
 def test_pickup__a_message_pushed_without_a_wake_up_is_found_after_the_timeout(clean_broker, own_worker):
     # Given a queued message whose id is taken out of the queue, and no wake-up token left
     enqueue("test_record", {"key": "unnotified", "triggered_by": "manual"}, {})
