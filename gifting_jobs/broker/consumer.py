@@ -34,7 +34,7 @@ from dramatiq.brokers.redis import _RedisConsumer
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
 from dramatiq.middleware import Middleware
-from dramatiq.worker import Worker
+from dramatiq.worker import ConsumerThread, Worker, WorkerThread
 
 from gifting_jobs.broker.bands import BAND_SUFFIX, Band
 
@@ -180,8 +180,9 @@ def end_waits(broker: Broker, consumers: list[WakingConsumer]) -> None:
 
 def pause_promptly(broker: Broker, worker: Worker) -> None:
     """`Worker.pause`, ending the consumers' waits once they are told to pause."""
-    for child in [*worker.consumers.values(), *worker.workers]:
+    children: list[ConsumerThread | WorkerThread] = [*worker.consumers.values(), *worker.workers]
+    for child in children:
         child.pause()
     end_waits(broker, waking_consumers(worker))
-    for child in [*worker.consumers.values(), *worker.workers]:
+    for child in children:
         child.paused_event.wait()
