@@ -61,6 +61,7 @@ demo: venv
 
 bench: venv
 	$(BIN)/python bench/enqueue_drain.py
+	$(BIN)/python bench/pickup.py
 
 check: venv
 	$(BIN)/python manage.py check

@@ -98,6 +98,7 @@ DRAMATIQ_BROKER = gifting_settings.dramatiq_broker(
     maintenance_chance=int(os.environ.get("DRAMATIQ_MAINTENANCE_CHANCE", gifting_settings.DEFAULT_MAINTENANCE_CHANCE)),
     socket_timeout=float(os.environ.get("REDIS_SOCKET_TIMEOUT", gifting_settings.DEFAULT_SOCKET_TIMEOUT_SECONDS)),
     socket_connect_timeout=float(os.environ.get("REDIS_CONNECT_TIMEOUT", gifting_settings.DEFAULT_CONNECT_TIMEOUT_SECONDS)),
+    worker_timeout_ms=int(os.environ.get("DRAMATIQ_WORKER_TIMEOUT_MS", gifting_settings.DEFAULT_WORKER_TIMEOUT_MS)),
 )
 
 #: Django's task API (`@task`) runs on the gifting_jobs spine: Dramatiq workers, results in Postgres.

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from gifting_jobs.broker.wakeups import DEFAULT_WORKER_TIMEOUT_MS as DEFAULT_WORKER_TIMEOUT_MS
+
 #: Must come first in INSTALLED_APPS: it configures the broker before other apps declare actors.
 DRAMATIQ_APP = "django_dramatiq"
 #: The apps gifting_jobs needs besides Django's defaults, in the order they are appended.
@@ -63,6 +65,7 @@ def dramatiq_broker(
     maintenance_chance: int = DEFAULT_MAINTENANCE_CHANCE,
     socket_timeout: float = DEFAULT_SOCKET_TIMEOUT_SECONDS,
     socket_connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    worker_timeout_ms: int = DEFAULT_WORKER_TIMEOUT_MS,
     extra_middleware: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The complete `DRAMATIQ_BROKER` setting: our Redis broker and every middleware in order.
@@ -79,6 +82,8 @@ def dramatiq_broker(
             "maintenance_chance": maintenance_chance,
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_connect_timeout,
+            # Longest wait of an idle consumer for a send to wake it.
+            "worker_timeout": worker_timeout_ms,
         },
         "MIDDLEWARE": [*MIDDLEWARE, *extra_middleware],
     }

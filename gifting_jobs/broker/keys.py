@@ -14,8 +14,10 @@ Dramatiq's layout (dramatiq/brokers/redis/dispatch.lua), for a physical queue
 | `ns:__heartbeats__`         | zset | worker id -> last heartbeat (ms)                   |
 
 gifting_jobs' own state lives under `ns:gj:`: job-id locks, delivery and start
-counters of messages, recent durations per job type, marks (scheduling), and
-per provider key the rate-limit state (`ns:gj:rl:<provider>:<part>`):
+counters of messages, recent durations per job type, marks (scheduling), the
+wake-up lists idle consumers block on (`notify` per physical queue, `wake` per
+consumer, see `consumer`), and per provider key the rate-limit state
+(`ns:gj:rl:<provider>:<part>`):
 
 | part       | type   | holds                                                        |
 |------------|--------|--------------------------------------------------------------|
@@ -124,6 +126,13 @@ class KeyLayout:
     def rate_limit_prefix(self) -> str:
         """What every rate-limit key starts with (for listing provider keys)."""
         return self.own("rl", "")
+    def notify(self, physical: str) -> str:
+        """The list a send pushes a token onto so that an idle consumer of `physical` wakes up."""
+        return self.own("notify", physical)
+
+    def wake(self, consumer_id: str) -> str:
+        """The list one consumer also blocks on, pushed to when its worker stops."""
+        return self.own("wake", consumer_id)
 
     def ack_queue(self, ack_key: str) -> str:
         """The physical queue of an ack set key (`<prefix><worker uuid>.<queue>`)."""

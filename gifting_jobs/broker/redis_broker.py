@@ -27,6 +27,7 @@ from gifting_jobs.broker import scripts
 from gifting_jobs.broker.bands import band_queues
 from gifting_jobs.broker.keys import KeyLayout, glob_escape, held_owner, is_auxiliary_queue
 from gifting_jobs.broker.limits import ProviderLimits
+from gifting_jobs.broker.wakeups import DEFAULT_WORKER_TIMEOUT_MS, NOTIFY_CAP, WakeUps
 
 #: redis-py retries a failed command; one quick retry keeps enqueue bounded when Redis is down.
 CLIENT_RETRIES = 1
@@ -65,8 +66,12 @@ class SendMode(StrEnum):
     RELAY = "relay"
 
 
-class RedisBroker(DramatiqRedisBroker):
-    """Dramatiq's RedisBroker with bounded timeouts, priority bands and `send_unique`."""
+class RedisBroker(WakeUps, DramatiqRedisBroker):
+    """Dramatiq's RedisBroker with bounded timeouts, priority bands, `send_unique` and wake-ups.
+
+    `worker_timeout` (ms) is how long an idle consumer waits for a send to wake
+    it before it looks at its queue anyway (see `consumer`).
+    """
 
     def __init__(
         self,
@@ -74,6 +79,7 @@ class RedisBroker(DramatiqRedisBroker):
         url: str | None = None,
         socket_timeout: float = 5.0,
         socket_connect_timeout: float = 1.0,
+        worker_timeout: int = DEFAULT_WORKER_TIMEOUT_MS,
         **options: Any,
     ) -> None:
         if url:
@@ -97,6 +103,7 @@ class RedisBroker(DramatiqRedisBroker):
         self._take_mark = self.client.register_script(scripts.TAKE_MARK)
         #: Provider rate limits, cooldowns and snoozes (see `gifting_jobs.ratelimits`).
         self.limits = ProviderLimits(self)
+        self._init_wake_ups(worker_timeout)
         # Per signal, the middleware hooks that do something (see `_hooks`).
         self._hooked_stack: list[Middleware] = []
         self._hook_table: dict[str, list[tuple[Middleware, Callable[..., Any]]]] = {}
@@ -224,6 +231,8 @@ class RedisBroker(DramatiqRedisBroker):
             message = message.copy(queue_name=queue_name, options={"eta": current_millis() + delay_ms})
         keys = [self.keys.lock(message.options["job_id"]), self.keys.queue(queue_name), self.keys.messages(queue_name)]
         args = [message.message_id, lock_ttl_ms, message.options["redis_message_id"], message.encode(), mode.value]
+        keys.append(self.notify_key(queue_name))
+        args.append(NOTIFY_CAP)
         return message, keys, args
 
     # Crash detection and job finishing ride on round trips the consumer makes

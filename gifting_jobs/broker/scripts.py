@@ -5,12 +5,24 @@ The held prefix is `keys.HELD_PREFIX`, put into SEND_UNIQUE's and SNOOZE's text 
 
 from gifting_jobs.broker.keys import HELD_PREFIX
 
-# KEYS: lock, queue list, queue messages hash. ARGV: owner, ttl_ms, redis message id, data, mode.
+# Push a wake-up token for the consumers of a queue, unless enough tokens wait already
+# (tokens are popped as soon as a consumer blocks, so the list stays tiny). KEYS[n]: the
+# queue's notify list, or "" for a delay queue (its consumers poll). ARGV[m]: the cap.
+NOTIFY = """
+local function notify(key, cap)
+  if key ~= '' and redis.call('llen', key) < tonumber(cap) then
+    redis.call('rpush', key, '1')
+  end
+end
+"""
+
+# KEYS: lock, queue list, queue messages hash, notify list (see NOTIFY).
+# ARGV: owner, ttl_ms, redis message id, data, mode, notify cap.
 # mode "send": take a free lock and push. "hold": take a free lock as "held:<owner>",
 # push nothing (the job waits in Postgres). "relay": push if the lock is free or held
 # for this owner; if the owner already sent it, or another job owns it, push nothing.
 # Returns nil when pushed (or held), else the current owner of the lock.
-SEND_UNIQUE = f"""
+SEND_UNIQUE = NOTIFY + f"""
 local HELD_PREFIX = '{HELD_PREFIX}'
 local mode = ARGV[5]
 if mode == 'send' then
@@ -30,7 +42,23 @@ else
 end
 redis.call('hset', KEYS[3], ARGV[3], ARGV[4])
 redis.call('rpush', KEYS[2], ARGV[3])
+notify(KEYS[4], ARGV[6])
 return false
+"""
+
+# Dramatiq's `enqueue` (store the message, push its id) plus a wake-up, in one call:
+# retries and delayed messages coming due go through it. KEYS: queue list, queue
+# messages hash, notify list. ARGV: redis message id, data, notify cap.
+ENQUEUE = NOTIFY + """
+redis.call('hset', KEYS[2], ARGV[1], ARGV[2])
+redis.call('rpush', KEYS[1], ARGV[1])
+notify(KEYS[3], ARGV[3])
+"""
+
+# Wake the consumers of a queue (messages handed back by a stopping worker).
+# KEYS: notify list. ARGV: notify cap.
+WAKE = NOTIFY + """
+notify(KEYS[1], ARGV[1])
 """
 
 # Delete a key only if it holds this value: a job freeing its id (unless a

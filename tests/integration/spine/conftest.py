@@ -68,10 +68,10 @@ def stoppable_redis(tmp_path: Path) -> Iterator[StoppableRedis]:
     server.stop()
 
 
-def make_broker(url: str) -> RedisBroker:
-    """A broker like the configured one (same middleware and actors) on another Redis."""
+def make_broker(url: str, **overrides: object) -> RedisBroker:
+    """A broker like the configured one (same middleware and actors) on another Redis, options overridden."""
     conf = settings.DRAMATIQ_BROKER
-    options = {**conf["OPTIONS"], "url": url}
+    options = {**conf["OPTIONS"], "url": url, **overrides}
     broker = RedisBroker(middleware=[import_string(path)() for path in conf["MIDDLEWARE"]], **options)
     for name in dramatiq.get_broker().get_declared_actors():
         broker.declare_actor(dramatiq.get_broker().get_actor(name))
