@@ -165,7 +165,7 @@ def create_profiles(queries: int, centres, rng, model_name: str) -> tuple[list, 
     from django.utils import timezone
 
     from gifting_jobs.models import TasteProfile
-    from gifting_jobs.services.profiles import derive_facets, parse_answers
+    from gifting_jobs.answers import derive_facets, parse_answers
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE gifting_jobs_tasteprofile, auth_user CASCADE")
@@ -210,7 +210,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_case(name: str, profiles: list) -> dict[str, float]:
-    from gifting_jobs.services.profiles import facets_of
+    from gifting_jobs.answers import facets_of
     from gifting_jobs.services.recommendations import (
         DEFAULT_TUNING,
         ProductQuery,
@@ -271,7 +271,7 @@ def main() -> None:
     import numpy as np
 
     from gifting_jobs.providers.embeddings import get_embedding_provider
-    from gifting_jobs.services.profiles import facets_of
+    from gifting_jobs.answers import facets_of
     from gifting_jobs.services.recommendations import DEFAULT_TUNING, ProductQuery, explain_search
 
     provider = get_embedding_provider()

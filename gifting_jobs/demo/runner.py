@@ -67,7 +67,7 @@ from gifting_jobs.services import (
     schedule_reminders_for_occasion,
 )
 from gifting_jobs.services.collections import latest_collections
-from gifting_jobs.services.profiles import parse_answers
+from gifting_jobs.answers import parse_answers
 from gifting_jobs.taxonomy import TAG_LABELS
 from gifting_jobs.webhooks import SIGNATURE_HEADER, sign
 from gifting_jobs.work.products import embedding_is_current, products_with_vector_deferred

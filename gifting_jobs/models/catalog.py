@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import hashlib
 
+from typing import Any
+
 from django.db import models
 
 from gifting_jobs.models.vectors import embedding_field, hnsw_cosine_index
+
+#: Keys of `Product.enrichment` read by recommendations and collections (the enrichment
+#: schema's tags, occasions and recipient types).
+ENRICHMENT_TAGS, ENRICHMENT_OCCASIONS, ENRICHMENT_RECIPIENTS = "tags", "occasions", "recipient_types"
+
+
+def enrichment_list(enrichment: Any, key: str) -> frozenset[str]:
+    """The strings stored under `key` of a product's enrichment (empty before enrichment)."""
+    values = enrichment.get(key) if isinstance(enrichment, dict) else None
+    return frozenset(v for v in values if isinstance(v, str)) if isinstance(values, list) else frozenset()
 
 
 class ProductStatus(models.TextChoices):

@@ -23,19 +23,19 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-import psycopg
 from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Subquery, TextField, Value
 from django.db.models.functions import Cast, Concat
-from pgvector import Vector
 from pgvector.django import CosineDistance
 
+from gifting_jobs.answers import facets_of, singular
 from gifting_jobs.exceptions import ProfileBeingProcessed, ProfileNotFound, ValidationError
 from gifting_jobs.jobs import enqueue_taste_profile_embedding
 from gifting_jobs.models import Product, ProductStatus, TasteProfile
+from gifting_jobs.models.catalog import ENRICHMENT_RECIPIENTS, ENRICHMENT_TAGS, enrichment_list
+from gifting_jobs.models.vectors import decode_vector, fetch_binary
 from gifting_jobs.payloads import TriggeredBy
 from gifting_jobs.providers.embeddings import get_embedding_provider
-from gifting_jobs.services.profiles import facets_of, singular
 from gifting_jobs.taxonomy import RECIPIENT_TYPES, TAG_LABELS
 
 logger = logging.getLogger(__name__)
@@ -58,8 +58,6 @@ DEFAULT_POOL_FACTOR, MAX_POOL = 2, 200
 DEFAULT_EF_SEARCH = 200
 #: `hnsw.iterative_scan` mode: relaxed order is fast and the pool is re-sorted by distance anyway.
 DEFAULT_ITERATIVE_SCAN = "relaxed_order"
-#: Keys of `Product.enrichment` read here (the enrichment schema's tags, occasions and recipient types).
-ENRICHMENT_TAGS, ENRICHMENT_OCCASIONS, ENRICHMENT_RECIPIENTS = "tags", "occasions", "recipient_types"
 #: Reasons shown with one recommendation, at most.
 MAX_REASONS = 3
 #: What the user reads when there is no profile to recommend from.
@@ -115,12 +113,7 @@ class SearchPath(StrEnum):
 
 def product_tags(product: Product) -> frozenset[str]:
     """The taxonomy tags enrichment gave a product (empty before enrichment)."""
-    return _enrichment_list(product.enrichment, ENRICHMENT_TAGS)
-
-
-def _enrichment_list(enrichment: Any, key: str) -> frozenset[str]:
-    values = enrichment.get(key) if isinstance(enrichment, dict) else None
-    return frozenset(v for v in values if isinstance(v, str)) if isinstance(values, list) else frozenset()
+    return enrichment_list(product.enrichment, ENRICHMENT_TAGS)
 
 
 def dislike_pattern(dislikes: Sequence[str]) -> str | None:
@@ -228,36 +221,6 @@ class Candidate:
         `from_db` is Django's documented hook for building an instance from loaded values.
         """
         return Product.from_db(connection.alias, _PRODUCT_COLUMNS, self.columns)
-
-
-#: pgvector's binary `vector`: int16 dimensions, int16 unused, then big-endian float32s.
-_VECTOR_HEADER_BYTES = 4
-
-
-def decode_vector(value: Any) -> np.ndarray:
-    """A vector column's value from `fetch_binary` (or a text/pgvector value) as a float64 array."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return np.frombuffer(value, dtype=">f4", offset=_VECTOR_HEADER_BYTES).astype(np.float64)
-    if hasattr(value, "to_numpy"):
-        return value.to_numpy().astype(np.float64)
-    return np.asarray(Vector._from_db(value), dtype=np.float64)
-
-
-def fetch_binary(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
-    """The rows of a `values_list` queryset, fetched in binary: parsing vectors from text costs more than the search.
-
-    Django's cursors bind client-side and return text (a 256-dim vector is
-    parsed float by float in Python); a psycopg server-side binding cursor on
-    the same connection and transaction returns it as ~1 KB of big-endian
-    floats for `decode_vector`. The SQL is the ORM's own.
-    """
-    sql, params = queryset.query.sql_with_params()
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        # Never prepared: a generic plan could stop using the index, and
-        # transaction-pooling proxies lose prepared statements.
-        cursor.execute(sql, params, binary=True, prepare=False)
-        return cursor.fetchall()
 
 
 def _fetch_candidates(queryset: QuerySet[Product]) -> list[Candidate]:
@@ -373,7 +336,7 @@ def _reasons(product: Product, facets: dict[str, Any]) -> tuple[str, ...]:
     if shared:
         reasons.append(f"Matches their interests: {', '.join(shared)}")
     relationship = facets.get("relationship")
-    if relationship and relationship in _enrichment_list(product.enrichment, ENRICHMENT_RECIPIENTS):
+    if relationship and relationship in enrichment_list(product.enrichment, ENRICHMENT_RECIPIENTS):
         reasons.append(f"A good fit for a {_RECIPIENT_LABELS.get(relationship, relationship).lower()}")
     low, high = facets.get("budget_min"), facets.get("budget_max")
     if product.price is not None and (low is not None or high is not None):

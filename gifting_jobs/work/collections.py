@@ -25,10 +25,11 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
 
 from gifting_jobs.models import CuratedCollection, CuratedCollectionItem, Product, ProductStatus
+from gifting_jobs.models.catalog import ENRICHMENT_OCCASIONS, ENRICHMENT_TAGS
+from gifting_jobs.models.vectors import decode_vector, fetch_binary
 from gifting_jobs.observability import current_job
 from gifting_jobs.payloads import CollectionFilters, CuratedCollectionsPayload, SurfaceName
 from gifting_jobs.providers.embeddings import get_embedding_provider
-from gifting_jobs.services.recommendations import ENRICHMENT_OCCASIONS, ENRICHMENT_TAGS, decode_vector, fetch_binary
 from gifting_jobs.taxonomy import GIFT_TAGS, OCCASIONS, Term
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gifting_jobs.exceptions import ValidationError
-from gifting_jobs.services.profiles import (
+from gifting_jobs.answers import (
     FACETS_VERSION,
     derive_facets,
     match_relationship,

@@ -15,7 +15,8 @@ from gifting_jobs.exceptions import ProfileNotFound, ValidationError
 from gifting_jobs.models import HeldJob, HeldJobReason, TasteProfile
 from gifting_jobs.providers.embeddings import get_embedding_provider
 from gifting_jobs.services import complete_taste_profile, get_recommendations
-from gifting_jobs.services.profiles import MESSAGE_DELAYED, MESSAGE_PREPARING, parse_answers
+from gifting_jobs.answers import parse_answers
+from gifting_jobs.services.profiles import MESSAGE_DELAYED, MESSAGE_PREPARING
 from gifting_jobs.work.profiles import taste_profile_text, text_hash
 from tests.conftest import wait_until
 from tests.data.relevance import PROFILES_BY_KEY, create_products
