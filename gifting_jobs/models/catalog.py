@@ -6,13 +6,35 @@ import hashlib
 
 from typing import Any
 
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from gifting_jobs.models.vectors import embedding_field, hnsw_cosine_index
 
 #: Keys of `Product.enrichment` read by recommendations and collections (the enrichment
 #: schema's tags, occasions and recipient types).
 ENRICHMENT_TAGS, ENRICHMENT_OCCASIONS, ENRICHMENT_RECIPIENTS = "tags", "occasions", "recipient_types"
+
+
+#: Text search configuration of the product search vector (stemming, stop words), and of
+#: the phrases searched in it: both sides must be parsed alike.
+SEARCH_CONFIG = "english"
+#: Weights of the product's text in its search vector: a word in the title (A) or a CMS tag (B)
+#: says more about the product than one in its description (D).
+SEARCH_WEIGHT_TITLE, SEARCH_WEIGHT_TAGS, SEARCH_WEIGHT_BRAND, SEARCH_WEIGHT_DESCRIPTION = "A", "B", "C", "D"
+
+
+def product_search_vector() -> SearchVector:
+    """The generated `Product.search_vector`: title, tags, brand and description, stemmed and weighted."""
+    return (
+        SearchVector("title", weight=SEARCH_WEIGHT_TITLE, config=SEARCH_CONFIG)
+        + SearchVector(Cast("tags", TextField()), weight=SEARCH_WEIGHT_TAGS, config=SEARCH_CONFIG)
+        + SearchVector("brand", weight=SEARCH_WEIGHT_BRAND, config=SEARCH_CONFIG)
+        + SearchVector("description", weight=SEARCH_WEIGHT_DESCRIPTION, config=SEARCH_CONFIG)
+    )
 
 
 def enrichment_list(enrichment: Any, key: str) -> frozenset[str]:
@@ -48,6 +70,10 @@ class Product(models.Model):
     enriched_at = models.DateTimeField(null=True, blank=True)
 
     embedding = embedding_field()
+    #: Full-text search over the gifter-visible text, kept by Postgres itself (GIN-indexed).
+    search_vector = models.GeneratedField(
+        expression=product_search_vector(), output_field=SearchVectorField(), db_persist=True
+    )
     embedding_text_hash = models.CharField(max_length=64, blank=True, default="")
     embedding_model = models.CharField(max_length=200, blank=True, default="")
     embedded_at = models.DateTimeField(null=True, blank=True)
@@ -59,6 +85,7 @@ class Product(models.Model):
         ordering = ["id"]
         indexes = [
             hnsw_cosine_index("product_embedding_hnsw"),
+            GinIndex(fields=["search_vector"], name="product_search_vector_gin"),
             models.Index(fields=["status", "visible_to_gifter"], name="product_status_visible"),
         ]
 

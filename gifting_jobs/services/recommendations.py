@@ -201,7 +201,9 @@ class ProductQuery:
 
 
 #: The product columns a candidate row carries (all but the vector), then its distance and vector.
-_PRODUCT_COLUMNS = tuple(f.attname for f in Product._meta.concrete_fields if f.attname != "embedding")
+_PRODUCT_COLUMNS = tuple(
+    f.attname for f in Product._meta.concrete_fields if f.attname not in ("embedding", "search_vector")
+)
 CANDIDATE_COLUMNS = (*_PRODUCT_COLUMNS, "distance", "embedding")
 
 
