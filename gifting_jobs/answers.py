@@ -23,10 +23,12 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError as PydanticValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
+)
+from pydantic import (
+    ValidationError as PydanticValidationError,
 )
 
 from gifting_jobs import taxonomy

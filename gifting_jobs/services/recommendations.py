@@ -1,56 +1,95 @@
-"""Gift recommendations: the seed's `getRecommendations`, on pgvector.
+"""Gift recommendations: the seed's `getRecommendations`, hybrid search on Postgres.
 
-A profile's vector is compared by cosine distance with the products embedded
-by the same model, over the HNSW index. Hard filters run in SQL, inside the
-index scan: PUBLISHED and visible, inside the budget, no enrichment tag a
-dislike names, no dislike phrase in the product's text. With selective
-filters a plain HNSW scan returns too few rows (it finds `ef_search`
-neighbours, then filters), so the scan is iterative (`hnsw.iterative_scan =
-relaxed_order`) and an exact scan takes over when the index still returns
-fewer rows than asked. A pool of the nearest candidates is then re-ranked by
-maximal marginal relevance (MMR) so a page is not ten variants of one item.
+Two searches run under the same hard filters (PUBLISHED and visible, the
+profile's embedding model, inside the budget, no dislike phrase in the
+product's text): a cosine search of the profile's vector over the HNSW index,
+and a full-text search of the profile's interest phrases over the products'
+generated `search_vector` (English stemming, GIN index). Their candidates
+are merged and scored by one calibrated sum (`gifting_jobs.services.ranking`):
+semantic closeness to the profile and to its closest interest phrase, how
+much of an interest phrase the product's words cover, a small boost for an
+enrichment tag the interests name, and penalties for dislikes. Taxonomy tags
+never filter: the offline tagger is often wrong. The merged pool is then
+re-ranked by maximal marginal relevance (MMR) so a page is not ten variants
+of one item.
+
+With selective filters a plain HNSW scan returns too few rows (it finds
+`ef_search` neighbours, then filters), so the scan is iterative
+(`hnsw.iterative_scan = relaxed_order`) and an exact scan takes over when the
+index still returns fewer rows than asked.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
+from django.contrib.postgres.fields import ArrayField
 from django.db import connection, transaction
-from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Subquery, TextField, Value
+from django.db.models import (
+    BooleanField,
+    ExpressionWrapper,
+    FloatField,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+)
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Concat
 from pgvector.django import CosineDistance
 
-from gifting_jobs.answers import facets_of, singular
-from gifting_jobs.exceptions import ProfileBeingProcessed, ProfileNotFound, ValidationError
+from gifting_jobs.answers import GENERIC_WORDS, facets_of, singular
+from gifting_jobs.exceptions import (
+    JobError,
+    ProfileBeingProcessed,
+    ProfileNotFound,
+    ValidationError,
+)
 from gifting_jobs.jobs import enqueue_taste_profile_embedding
 from gifting_jobs.models import Product, ProductStatus, TasteProfile
-from gifting_jobs.models.catalog import ENRICHMENT_RECIPIENTS, ENRICHMENT_TAGS, enrichment_list
+from gifting_jobs.models.catalog import (
+    ENRICHMENT_RECIPIENTS,
+    ENRICHMENT_TAGS,
+    SEARCH_CONFIG,
+    SEARCH_WEIGHT_TAGS,
+    SEARCH_WEIGHT_TITLE,
+    enrichment_list,
+)
 from gifting_jobs.models.vectors import decode_vector, fetch_binary
 from gifting_jobs.payloads import TriggeredBy
 from gifting_jobs.providers.embeddings import get_embedding_provider
+from gifting_jobs.services.ranking import (
+    DEFAULT_WEIGHTS,
+    CandidateSignals,
+    RankingWeights,
+    best_phrase,
+    score,
+)
 from gifting_jobs.taxonomy import RECIPIENT_TYPES, TAG_LABELS
 
 logger = logging.getLogger(__name__)
 
 #: Recommendations per call unless the caller asks otherwise, and the most one call may ask.
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
-#: MMR trade-off: 1.0 ranks by relevance only, 0.0 by novelty only. On the labelled
-#: relevance set, 0.7 keeps nDCG@10 where pure relevance has it (0.900 vs 0.897) while
-#: spreading a page over more themes; 0.5 costs relevance (0.751).
+#: MMR trade-off: 1.0 ranks by relevance only, 0.0 by novelty only (see the README for the
+#: figures it was chosen by).
 DEFAULT_MMR_LAMBDA = 0.7
 #: Cosine similarity above which two products count as the same item (a variant, a
 #: re-listing): a near-duplicate of a picked product is only shown when nothing else is left.
 DEFAULT_DUPLICATE_SIMILARITY = 0.95
-#: MMR picks from the `limit * POOL_FACTOR` nearest candidates (at most MAX_POOL). Over a
-#: pool of 4x, MMR took under 1% (no filter) and 5% (5% filter) of its picks beyond 2x,
+#: MMR picks from the `limit * POOL_FACTOR` nearest candidates of each search (at most MAX_POOL).
+#: Over a pool of 4x, MMR took under 1% (no filter) and 5% (5% filter) of its picks beyond 2x,
 #: while a filtered index scan costs about linearly in the rows it must find.
 DEFAULT_POOL_FACTOR, MAX_POOL = 2, 200
 #: HNSW candidate list size; the iterative scan extends it while filters reject rows. On the
@@ -58,6 +97,10 @@ DEFAULT_POOL_FACTOR, MAX_POOL = 2, 200
 DEFAULT_EF_SEARCH = 200
 #: `hnsw.iterative_scan` mode: relaxed order is fast and the pool is re-sorted by distance anyway.
 DEFAULT_ITERATIVE_SCAN = "relaxed_order"
+#: Interest and dislike phrases of a profile that are searched (the questionnaire allows 30).
+MAX_SEARCH_PHRASES = 12
+#: Phrase vectors and phrase lexemes kept per process: phrases repeat across calls of one user.
+PHRASE_CACHE_SIZE = 4096
 #: Reasons shown with one recommendation, at most.
 MAX_REASONS = 3
 #: What the user reads when there is no profile to recommend from.
@@ -70,7 +113,7 @@ _RECIPIENT_LABELS = {t.slug: t.label for t in RECIPIENT_TYPES}
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended product: `score` is its cosine similarity to the profile (1 is identical).
+    """One recommended product: `score` is its relevance on a 0..1 scale (1 is the best possible match).
 
     The list is in MMR order, so scores need not decrease strictly.
     """
@@ -93,6 +136,9 @@ class SearchTuning:
     iterative_scan: str = DEFAULT_ITERATIVE_SCAN
     #: Keep the planner on the HNSW scan (no sequential scan, no sort), so benchmarks and tests measure it.
     force_index: bool = False
+    #: Whether the full-text search adds candidates (off: the vector search alone, as before hybrid search).
+    lexical: bool = True
+    weights: RankingWeights = DEFAULT_WEIGHTS
 
     def pool_size(self, limit: int) -> int:
         return max(limit, min(limit * self.pool_factor, self.max_pool))
@@ -102,7 +148,7 @@ DEFAULT_TUNING = SearchTuning()
 
 
 class SearchPath(StrEnum):
-    """Which scan produced the candidates."""
+    """Which scan produced the vector candidates."""
 
     INDEX = "index"
     #: The index returned fewer rows than asked; an exact scan was run instead.
@@ -131,29 +177,200 @@ def dislike_pattern(dislikes: Sequence[str]) -> str | None:
     return r"\m(?:" + "|".join(alternatives) + r")\M"
 
 
+class _LruCache:
+    """A small thread-safe LRU map: phrase lexemes and phrase vectors are asked for again and again."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: Sequence[Any]) -> dict[Any, Any]:
+        with self._lock:
+            found = {}
+            for key in keys:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    found[key] = self._items[key]
+            return found
+
+    def put_many(self, items: dict[Any, Any]) -> None:
+        with self._lock:
+            self._items.update(items)
+            for key in items:
+                self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_lexeme_cache = _LruCache(PHRASE_CACHE_SIZE)
+_vector_cache = _LruCache(PHRASE_CACHE_SIZE)
+
+
+def phrase_lexemes(phrases: Sequence[str]) -> list[tuple[str, ...]]:
+    """Each phrase's search words as Postgres stems them for `search_vector`, generic words left out.
+
+    "pour-over coffee" gives ('coffe', 'pour', 'pour-ov'); "gift ideas" gives ('idea',).
+    """
+    found = _lexeme_cache.get_many(phrases)
+    missing = [p for p in dict.fromkeys(phrases) if p not in found]
+    if missing:
+        generic = " ".join(sorted(GENERIC_WORDS))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT p, ARRAY(SELECT unnest(tsvector_to_array(to_tsvector(%s::regconfig, p))) "
+                "EXCEPT SELECT unnest(tsvector_to_array(to_tsvector(%s::regconfig, %s))) ORDER BY 1) "
+                "FROM unnest(%s::text[]) AS p",
+                [SEARCH_CONFIG, SEARCH_CONFIG, generic, missing],
+            )
+            computed = {phrase: tuple(lexemes) for phrase, lexemes in cursor.fetchall()}
+        _lexeme_cache.put_many(computed)
+        found.update(computed)
+    return [found[p] for p in phrases]
+
+
+def phrase_vectors(phrases: Sequence[str], *, model_name: str) -> np.ndarray | None:
+    """Unit vectors of the phrases by the current provider, or None when it cannot make them now.
+
+    Phrases are embedded at request time (and cached per process): with the
+    offline provider that costs microseconds; a remote provider that fails
+    only costs the phrase signals, never the recommendations.
+    """
+    if not phrases:
+        return np.zeros((0, 0))
+    keys = [(model_name, p) for p in phrases]
+    found = _vector_cache.get_many(keys)
+    missing = [k for k in dict.fromkeys(keys) if k not in found]
+    if missing:
+        provider = get_embedding_provider()
+        if provider.model_name != model_name:
+            return None
+        try:
+            vectors = provider.embed([p for _, p in missing])
+        except JobError as exc:
+            logger.warning("phrase vectors unavailable (%s): ranking without them", exc, exc_info=True)
+            return None
+        computed = {key: np.asarray(vector, dtype=np.float64) for key, vector in zip(missing, vectors, strict=True)}
+        _vector_cache.put_many(computed)
+        found.update(computed)
+    matrix = np.array([found[k] for k in keys], dtype=np.float64)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1.0, norms)
+
+
+def _tsquery(lexeme: str, weights: str = "") -> str:
+    """One stemmed lexeme as tsquery text (quoted, so no word is parsed or stemmed again)."""
+    quoted = lexeme.replace("\\", "\\\\").replace("'", "''")
+    return f"'{quoted}'" + (f":{weights}" if weights else "")
+
+
+#: Title and CMS tags: where a phrase's word counts fully.
+_STRONG_WEIGHTS = SEARCH_WEIGHT_TITLE + SEARCH_WEIGHT_TAGS
+
+
+@dataclass(frozen=True)
+class PhraseTerms:
+    """A profile's phrases as the full-text search sees them: stems per phrase, in the facets' order.
+
+    `dislikes` keep only the stems the interests do not use, with the phrase's
+    full stem count: "noisy party games" beside "strategy board games" is
+    ('noisi', 'parti') of 3.
+    """
+
+    interests: tuple[str, ...] = ()
+    interest_lexemes: tuple[tuple[str, ...], ...] = ()
+    dislikes: tuple[str, ...] = ()
+    dislike_lexemes: tuple[tuple[str, ...], ...] = ()
+    dislike_sizes: tuple[int, ...] = ()
+
+    @classmethod
+    def for_phrases(cls, interests: Sequence[str], dislikes: Sequence[str]) -> PhraseTerms:
+        interests, dislikes = tuple(interests[:MAX_SEARCH_PHRASES]), tuple(dislikes[:MAX_SEARCH_PHRASES])
+        lexemes = phrase_lexemes([*interests, *dislikes])
+        liked = lexemes[: len(interests)]
+        shared = {lexeme for phrase in liked for lexeme in phrase}
+        disliked = lexemes[len(interests) :]
+        return cls(
+            interests=interests,
+            interest_lexemes=tuple(liked),
+            dislikes=dislikes,
+            dislike_lexemes=tuple(tuple(x for x in phrase if x not in shared) for phrase in disliked),
+            dislike_sizes=tuple(len(phrase) for phrase in disliked),
+        )
+
+    @property
+    def searchable(self) -> bool:
+        return any(self.interest_lexemes)
+
+    def any_interest_query(self) -> str:
+        """A tsquery matching a product with any interest stem."""
+        return " | ".join(_tsquery(x) for x in sorted({x for phrase in self.interest_lexemes for x in phrase}))
+
+    def _coverage_sql(self, lexemes: tuple[str, ...], size: int, body_credit: float) -> tuple[str, list[Any]]:
+        """SQL of the share of a phrase's stems in `search_vector`, title and tags counting fully."""
+        if not lexemes or not size:
+            return "0.0::float8", []
+        parts, params = [], []
+        for lexeme in lexemes:
+            if body_credit:
+                parts.append("CASE WHEN search_vector @@ %s::tsquery THEN 1.0 WHEN search_vector @@ %s::tsquery THEN %s ELSE 0.0 END")
+                params += [_tsquery(lexeme, _STRONG_WEIGHTS), _tsquery(lexeme), body_credit]
+            else:
+                parts.append("CASE WHEN search_vector @@ %s::tsquery THEN 1.0 ELSE 0.0 END")
+                params.append(_tsquery(lexeme))
+        return f"(({' + '.join(parts)}) / {size:d})::float8", params
+
+    def coverage(self, body_credit: float) -> RawSQL:
+        """Per row, a float8[]: each interest phrase's coverage, then each dislike's (its own stems only, all anywhere)."""
+        parts, params = [], []
+        for lexemes in self.interest_lexemes:
+            sql, values = self._coverage_sql(lexemes, len(lexemes), body_credit)
+            parts.append(sql)
+            params += values
+        for lexemes, size in zip(self.dislike_lexemes, self.dislike_sizes, strict=True):
+            sql, values = self._coverage_sql(lexemes, size, 0.0)
+            parts.append(sql)
+            params += values
+        return RawSQL(f"ARRAY[{', '.join(parts)}]::float8[]", params, output_field=ArrayField(FloatField()))
+
+    def best_interest_coverage(self, body_credit: float) -> RawSQL:
+        """The best coverage of one interest phrase: what the full-text search orders by."""
+        parts, params = [], []
+        for lexemes in self.interest_lexemes:
+            sql, values = self._coverage_sql(lexemes, len(lexemes), body_credit)
+            parts.append(sql)
+            params += values
+        return RawSQL(f"GREATEST({', '.join(parts)})", params, output_field=FloatField())
+
+
 @dataclass(frozen=True)
 class ProductQuery:
-    """What a profile asks of the catalog: its vector (read by Postgres itself), its model, and the hard filters."""
+    """What a profile asks of the catalog: its vector (read by Postgres itself), its model, the hard filters, its phrases."""
 
     profile_id: int
     model_name: str
     budget_min: Decimal | None = None
     budget_max: Decimal | None = None
-    dislike_tags: tuple[str, ...] = ()
     dislikes: tuple[str, ...] = ()
+    terms: PhraseTerms = field(default_factory=PhraseTerms)
+    body_credit: float = DEFAULT_WEIGHTS.body_word_credit
 
     @classmethod
-    def for_profile(cls, profile: TasteProfile, facets: dict[str, Any]) -> ProductQuery:
+    def for_profile(
+        cls, profile: TasteProfile, facets: dict[str, Any], *, weights: RankingWeights = DEFAULT_WEIGHTS
+    ) -> ProductQuery:
         def money(value: float | None) -> Decimal | None:
             return Decimal(str(value)) if value is not None else None
 
+        dislikes = tuple(facets.get("dislikes") or ())
         return cls(
             profile_id=profile.pk,
             model_name=profile.embedding_model,
             budget_min=money(facets.get("budget_min")),
             budget_max=money(facets.get("budget_max")),
-            dislike_tags=tuple(facets.get("dislike_tags") or ()),
-            dislikes=tuple(facets.get("dislikes") or ()),
+            dislikes=dislikes,
+            terms=PhraseTerms.for_phrases(tuple(facets.get("interests") or ()), dislikes),
+            body_credit=weights.body_word_credit,
         )
 
     def filtered(self) -> QuerySet[Product]:
@@ -169,14 +386,9 @@ class ProductQuery:
             products = products.filter(price__gte=self.budget_min)
         if self.budget_max is not None:
             products = products.filter(price__lte=self.budget_max)
-        if self.dislike_tags:
-            # Written as "enriched and tagged" so NULL enrichment (not yet
-            # enriched) stays in instead of making the whole NOT unknown.
-            products = products.exclude(
-                Q(enrichment__isnull=False) & Q(**{f"enrichment__{ENRICHMENT_TAGS}__has_any_keys": self.dislike_tags})
-            )
         pattern = dislike_pattern(self.dislikes)
         if pattern is not None:
+            # A product whose own text names a whole dislike is never shown.
             products = products.alias(
                 searchable=Concat(
                     "title", Value(" "), "brand", Value(" "), "description", Value(" "), Cast("tags", TextField()),
@@ -185,51 +397,77 @@ class ProductQuery:
             ).exclude(searchable__iregex=pattern)
         return products
 
+    def _candidates(self, products: QuerySet[Product]) -> QuerySet[Product]:
+        profile_vector = Subquery(TasteProfile.objects.filter(pk=self.profile_id).values("embedding")[:1])
+        return products.annotate(
+            distance=CosineDistance("embedding", profile_vector), coverage=self.terms.coverage(self.body_credit)
+        )
+
     def nearest(self, count: int) -> QuerySet[Product]:
         """The `count` nearest allowed products by cosine distance, as rows of `CANDIDATE_COLUMNS`.
 
         The profile's vector is a scalar subquery (an InitPlan the HNSW scan
         orders by): it never travels to Python and back as 256 numbers in text.
         """
-        profile_vector = Subquery(TasteProfile.objects.filter(pk=self.profile_id).values("embedding")[:1])
+        return self._candidates(self.filtered()).order_by("distance").values_list(*CANDIDATE_COLUMNS)[:count]
+
+    def lexical(self, count: int) -> QuerySet[Product]:
+        """The `count` allowed products covering an interest phrase best (nearest first among equals).
+
+        The match (`search_vector @@ any stem`) is answered by the GIN index;
+        only matching rows are scored.
+        """
+        matching = self.filtered().filter(
+            RawSQL("search_vector @@ %s::tsquery", [self.terms.any_interest_query()], output_field=BooleanField())
+        )
         return (
-            self.filtered()
-            .annotate(distance=CosineDistance("embedding", profile_vector))
-            .order_by("distance")
+            self._candidates(matching)
+            .annotate(lexical_score=self.terms.best_interest_coverage(self.body_credit))
+            .order_by("-lexical_score", "distance", "pk")
             .values_list(*CANDIDATE_COLUMNS)[:count]
         )
 
 
-#: The product columns a candidate row carries (all but the vector), then its distance and vector.
+#: The product columns a candidate row carries (all but the vector and the search vector),
+#: then its distance, vector and phrase coverage.
 _PRODUCT_COLUMNS = tuple(
     f.attname for f in Product._meta.concrete_fields if f.attname not in ("embedding", "search_vector")
 )
-CANDIDATE_COLUMNS = (*_PRODUCT_COLUMNS, "distance", "embedding")
+CANDIDATE_COLUMNS = (*_PRODUCT_COLUMNS, "distance", "embedding", "coverage")
 
 
 @dataclass(frozen=True, eq=False)
 class Candidate:
-    """A product found by the vector search: its cosine distance, unit vector and loaded columns."""
+    """A product found by a search: its cosine distance, unit vector, phrase coverage and loaded columns."""
 
     product_id: int
     distance: float
     vector: np.ndarray
     #: The values of `_PRODUCT_COLUMNS`, turned into a `Product` only for the picked few.
     columns: tuple[Any, ...] = ()
+    #: Each interest phrase's coverage, then each dislike's (see `PhraseTerms.coverage`).
+    coverage: tuple[float, ...] = ()
 
     def product(self) -> Product:
-        """The product, built from the loaded columns (its vector left deferred: a page never needs it).
+        """The product, built from the loaded columns (its vectors left deferred: a page never needs them).
 
         `from_db` is Django's documented hook for building an instance from loaded values.
         """
         return Product.from_db(connection.alias, _PRODUCT_COLUMNS, self.columns)
+
+    @property
+    def enrichment(self) -> Any:
+        return self.columns[_ENRICHMENT_COLUMN]
+
+
+_ENRICHMENT_COLUMN = _PRODUCT_COLUMNS.index("enrichment")
 
 
 def _fetch_candidates(queryset: QuerySet[Product]) -> list[Candidate]:
     """Candidates carrying their products' columns: the page needs no second query."""
     width, pk = len(_PRODUCT_COLUMNS), _PRODUCT_COLUMNS.index("id")
     return [
-        Candidate(row[pk], float(row[width]), decode_vector(row[width + 1]), row[:width])
+        Candidate(row[pk], float(row[width]), decode_vector(row[width + 1]), row[:width], tuple(row[width + 2] or ()))
         for row in fetch_binary(queryset)
     ]
 
@@ -268,9 +506,14 @@ def _index_settings(tuning: SearchTuning, count: int) -> dict[str, str]:
 def explain_search(
     query: ProductQuery, *, count: int, tuning: SearchTuning = DEFAULT_TUNING, analyze: bool = False
 ) -> str:
-    """The query plan of the index path (benchmarks and tests check that HNSW is used)."""
+    """The query plan of the vector search's index path (benchmarks and tests check that HNSW is used)."""
     with _local_settings(_index_settings(tuning, count)):
         return query.nearest(count).explain(analyze=analyze)
+
+
+def explain_lexical(query: ProductQuery, *, count: int, analyze: bool = False) -> str:
+    """The query plan of the full-text search (benchmarks and tests check that the GIN index is used)."""
+    return query.lexical(count).explain(analyze=analyze)
 
 
 def search_candidates(
@@ -294,18 +537,79 @@ def search_candidates(
     return candidates, SearchPath.EXACT if exact else SearchPath.EXACT_FALLBACK
 
 
+def lexical_candidates(query: ProductQuery, *, count: int) -> list[Candidate]:
+    """The `count` allowed products whose words cover an interest phrase best (none without interest words)."""
+    if not query.terms.searchable:
+        return []
+    return _fetch_candidates(query.lexical(count))
+
+
+def hybrid_candidates(
+    query: ProductQuery, *, count: int, tuning: SearchTuning = DEFAULT_TUNING, exact: bool = False, enough: int = 1
+) -> tuple[list[Candidate], SearchPath]:
+    """The union of the vector and the full-text candidates (each search `count` deep), each product once."""
+    vector, path = search_candidates(query, count=count, tuning=tuning, exact=exact, enough=enough)
+    if not tuning.lexical:
+        return vector, path
+    merged = {c.product_id: c for c in vector}
+    for candidate in lexical_candidates(query, count=count):
+        merged.setdefault(candidate.product_id, candidate)
+    return list(merged.values()), path
+
+
+@dataclass(frozen=True)
+class ProfileSignals:
+    """What a profile brings to scoring: its phrases' vectors and the tags its interests and dislikes name."""
+
+    interest_vectors: np.ndarray
+    dislike_vectors: np.ndarray
+    interest_tags: frozenset[str]
+    #: Tags a dislike names and no interest does (a dislike never removes a liked tag).
+    dislike_tags: frozenset[str]
+
+    @classmethod
+    def for_profile(cls, facets: dict[str, Any], terms: PhraseTerms, *, model_name: str) -> ProfileSignals:
+        vectors = phrase_vectors([*terms.interests, *terms.dislikes], model_name=model_name)
+        empty = np.zeros((0, 0))
+        interest_tags = frozenset(facets.get("interest_tags") or ())
+        return cls(
+            interest_vectors=vectors[: len(terms.interests)] if vectors is not None else empty,
+            dislike_vectors=vectors[len(terms.interests) :] if vectors is not None else empty,
+            interest_tags=interest_tags,
+            dislike_tags=frozenset(facets.get("dislike_tags") or ()) - interest_tags,
+        )
+
+    def of(self, candidate: Candidate, terms: PhraseTerms) -> CandidateSignals:
+        """The signals one candidate is scored on."""
+        vector = candidate.vector / (np.linalg.norm(candidate.vector) or 1.0)
+        tags = enrichment_list(candidate.enrichment, ENRICHMENT_TAGS)
+        split = len(terms.interests)
+        coverage = np.asarray(candidate.coverage, dtype=np.float64)
+        return CandidateSignals(
+            profile_similarity=1.0 - candidate.distance,
+            interest_similarity=self.interest_vectors @ vector if self.interest_vectors.size else np.zeros(0),
+            interest_coverage=coverage[:split],
+            dislike_coverage=coverage[split:],
+            dislike_similarity=self.dislike_vectors @ vector if self.dislike_vectors.size else np.zeros(0),
+            has_interest_tag=bool(tags & self.interest_tags),
+            has_dislike_tag=bool(tags & self.dislike_tags),
+        )
+
+
 def diversify(
     candidates: Sequence[Candidate],
     *,
     limit: int,
     mmr_lambda: float,
     duplicate_similarity: float = DEFAULT_DUPLICATE_SIMILARITY,
+    relevance: Sequence[float] | None = None,
 ) -> list[Candidate]:
     """Pick `limit` candidates by maximal marginal relevance, near-duplicates last.
 
     Each step takes the candidate maximising
-    `lambda * sim(profile, p) - (1 - lambda) * max(sim(p, q) for q already picked)`;
-    the first pick is the nearest product. A candidate at least
+    `lambda * relevance(p) - (1 - lambda) * max(sim(p, q) for q already picked)`;
+    the first pick is the most relevant product. `relevance` defaults to the
+    cosine similarity to the profile. A candidate at least
     `duplicate_similarity` close to a picked product is only taken when no
     other candidate is left: MMR alone lets a cluster of variants that is far
     more relevant than the rest fill a page.
@@ -315,14 +619,15 @@ def diversify(
     vectors = np.array([c.vector for c in candidates], dtype=np.float64)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     similarity = vectors @ vectors.T
-    relevance = np.array([1.0 - c.distance for c in candidates])
+    gains = np.asarray(relevance if relevance is not None else [1.0 - c.distance for c in candidates])
     redundancy = np.full(len(candidates), -np.inf)
     available = np.ones(len(candidates), dtype=bool)
     picked: list[int] = []
     for _ in range(min(limit, len(candidates))):
-        scores = relevance if not picked else mmr_lambda * relevance - (1 - mmr_lambda) * redundancy
+        scores = gains if not picked else mmr_lambda * gains - (1 - mmr_lambda) * redundancy
         distinct = available & (redundancy < duplicate_similarity)
         eligible = distinct if distinct.any() else available
+        # Ties go to the lower product id, so equal inputs give one order.
         best = int(np.argmax(np.where(eligible, scores, -np.inf)))
         picked.append(best)
         available[best] = False
@@ -330,12 +635,15 @@ def diversify(
     return [candidates[i] for i in picked]
 
 
-def _reasons(product: Product, facets: dict[str, Any]) -> tuple[str, ...]:
-    """Why a product is shown, in the gifter's terms."""
+def _reasons(product: Product, facets: dict[str, Any], phrase: tuple[str, bool] | None) -> tuple[str, ...]:
+    """Why a product is shown, in the gifter's terms: the interest phrase it matches first."""
     reasons = []
+    if phrase is not None:
+        text, by_words = phrase
+        reasons.append(f"Matches their interest in {text}" if by_words else f"Close to their interest in {text}")
     tags = product_tags(product)
     shared = [TAG_LABELS[t].lower() for t in facets.get("interest_tags") or () if t in tags and t in TAG_LABELS]
-    if shared:
+    if shared and phrase is None:
         reasons.append(f"Matches their interests: {', '.join(shared)}")
     relationship = facets.get("relationship")
     if relationship and relationship in enrichment_list(product.enrichment, ENRICHMENT_RECIPIENTS):
@@ -356,28 +664,50 @@ def _budget_text(low: float | None, high: float | None) -> str:
     return f"up to {high:g}" if high is not None else f"from {low:g}"
 
 
+def _display_score(relevance: float, weights: RankingWeights) -> float:
+    """The calibrated sum on a 0..1 scale: divided by its largest possible value, floored at 0."""
+    ceiling = weights.profile + weights.interest + weights.lexical + weights.tag
+    return round(min(1.0, max(0.0, relevance / ceiling)), 4) if ceiling > 0 else 0.0
+
+
 def recommend_for_profile(
     profile: TasteProfile, *, limit: int = DEFAULT_LIMIT, tuning: SearchTuning = DEFAULT_TUNING, exact: bool = False
 ) -> list[Recommendation]:
     """Ranked recommendations for an embedded profile (see `get_recommendations`)."""
     facets = facets_of(profile)
-    query = ProductQuery.for_profile(profile, facets)
-    candidates, path = search_candidates(
+    query = ProductQuery.for_profile(profile, facets, weights=tuning.weights)
+    candidates, path = hybrid_candidates(
         query, count=tuning.pool_size(limit), tuning=tuning, exact=exact, enough=limit
     )
+    signals = ProfileSignals.for_profile(facets, query.terms, model_name=query.model_name)
+    per_candidate = [signals.of(c, query.terms) for c in candidates]
+    relevance = [score(s, tuning.weights) for s in per_candidate]
+    # One order for equal inputs whichever search found a candidate first.
+    order = sorted(range(len(candidates)), key=lambda i: (-relevance[i], candidates[i].product_id))
+    candidates = [candidates[i] for i in order]
+    per_candidate = [per_candidate[i] for i in order]
+    relevance = [relevance[i] for i in order]
     picked = diversify(
-        candidates, limit=limit, mmr_lambda=tuning.mmr_lambda, duplicate_similarity=tuning.duplicate_similarity
+        candidates,
+        limit=limit,
+        mmr_lambda=tuning.mmr_lambda,
+        duplicate_similarity=tuning.duplicate_similarity,
+        relevance=relevance,
     )
     logger.debug(
-        "recommendations for profile %s: %d candidates by %s, %d picked",
+        "recommendations for profile %s: %d candidates (vector search by %s), %d picked",
         profile.pk, len(candidates), path, len(picked),
         extra={"entity_id": str(profile.pk), "outcome": path.value},
     )
+    position = {id(c): i for i, c in enumerate(candidates)}
     recommendations = []
     for candidate in picked:
+        i = position[id(candidate)]
         product = candidate.product()
-        score = round(1.0 - candidate.distance, 4)
-        recommendations.append(Recommendation(product=product, score=score, reasons=_reasons(product, facets)))
+        reasons = _reasons(product, facets, best_phrase(query.terms.interests, per_candidate[i]))
+        recommendations.append(
+            Recommendation(product=product, score=_display_score(relevance[i], tuning.weights), reasons=reasons)
+        )
     return recommendations
 
 
