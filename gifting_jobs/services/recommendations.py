@@ -670,43 +670,65 @@ def _display_score(relevance: float, weights: RankingWeights) -> float:
     return round(min(1.0, max(0.0, relevance / ceiling)), 4) if ceiling > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class ScoredPool:
+    """The fused candidates of one profile, most relevant first, with what they were scored on."""
+
+    facets: dict[str, Any]
+    terms: PhraseTerms
+    candidates: list[Candidate]
+    signals: list[CandidateSignals]
+    relevance: list[float]
+    path: SearchPath
+
+
+def score_candidates(
+    profile: TasteProfile, *, count: int, tuning: SearchTuning = DEFAULT_TUNING, exact: bool = False, enough: int = 1
+) -> ScoredPool:
+    """Both searches `count` deep for an embedded profile, merged and scored, most relevant first."""
+    facets = facets_of(profile)
+    query = ProductQuery.for_profile(profile, facets, weights=tuning.weights)
+    candidates, path = hybrid_candidates(query, count=count, tuning=tuning, exact=exact, enough=enough)
+    profile_signals = ProfileSignals.for_profile(facets, query.terms, model_name=query.model_name)
+    signals = [profile_signals.of(c, query.terms) for c in candidates]
+    relevance = [score(s, tuning.weights) for s in signals]
+    # One order for equal inputs whichever search found a candidate first.
+    order = sorted(range(len(candidates)), key=lambda i: (-relevance[i], candidates[i].product_id))
+    return ScoredPool(
+        facets=facets,
+        terms=query.terms,
+        candidates=[candidates[i] for i in order],
+        signals=[signals[i] for i in order],
+        relevance=[relevance[i] for i in order],
+        path=path,
+    )
+
+
 def recommend_for_profile(
     profile: TasteProfile, *, limit: int = DEFAULT_LIMIT, tuning: SearchTuning = DEFAULT_TUNING, exact: bool = False
 ) -> list[Recommendation]:
     """Ranked recommendations for an embedded profile (see `get_recommendations`)."""
-    facets = facets_of(profile)
-    query = ProductQuery.for_profile(profile, facets, weights=tuning.weights)
-    candidates, path = hybrid_candidates(
-        query, count=tuning.pool_size(limit), tuning=tuning, exact=exact, enough=limit
-    )
-    signals = ProfileSignals.for_profile(facets, query.terms, model_name=query.model_name)
-    per_candidate = [signals.of(c, query.terms) for c in candidates]
-    relevance = [score(s, tuning.weights) for s in per_candidate]
-    # One order for equal inputs whichever search found a candidate first.
-    order = sorted(range(len(candidates)), key=lambda i: (-relevance[i], candidates[i].product_id))
-    candidates = [candidates[i] for i in order]
-    per_candidate = [per_candidate[i] for i in order]
-    relevance = [relevance[i] for i in order]
+    pool = score_candidates(profile, count=tuning.pool_size(limit), tuning=tuning, exact=exact, enough=limit)
     picked = diversify(
-        candidates,
+        pool.candidates,
         limit=limit,
         mmr_lambda=tuning.mmr_lambda,
         duplicate_similarity=tuning.duplicate_similarity,
-        relevance=relevance,
+        relevance=pool.relevance,
     )
     logger.debug(
         "recommendations for profile %s: %d candidates (vector search by %s), %d picked",
-        profile.pk, len(candidates), path, len(picked),
-        extra={"entity_id": str(profile.pk), "outcome": path.value},
+        profile.pk, len(pool.candidates), pool.path, len(picked),
+        extra={"entity_id": str(profile.pk), "outcome": pool.path.value},
     )
-    position = {id(c): i for i, c in enumerate(candidates)}
+    position = {id(c): i for i, c in enumerate(pool.candidates)}
     recommendations = []
     for candidate in picked:
         i = position[id(candidate)]
         product = candidate.product()
-        reasons = _reasons(product, facets, best_phrase(query.terms.interests, per_candidate[i]))
+        reasons = _reasons(product, pool.facets, best_phrase(pool.terms.interests, pool.signals[i]))
         recommendations.append(
-            Recommendation(product=product, score=_display_score(relevance[i], tuning.weights), reasons=reasons)
+            Recommendation(product=product, score=_display_score(pool.relevance[i], tuning.weights), reasons=reasons)
         )
     return recommendations
 
