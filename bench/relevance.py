@@ -38,6 +38,8 @@ from bench.databases import bench_database_url  # noqa: E402
 BENCH_DATABASE = "gifting_bench_relevance"
 #: Candidates the "before" ranker drew before a dislike's tag removed some (its pool was 2 x 10).
 BEFORE_POOL = 20
+#: Its MMR trade-off.
+BEFORE_MMR_LAMBDA = 0.7
 #: Rows of a page.
 K = 10
 #: Deep enough for the plain-cosine ranking to see every allowed product of the sets.
@@ -80,7 +82,6 @@ def rankers(tuning: Any) -> dict[str, Callable[[Any], list[int]]]:
     from gifting_jobs.answers import facets_of
     from gifting_jobs.models.catalog import ENRICHMENT_TAGS, enrichment_list
     from gifting_jobs.services.recommendations import (
-        DEFAULT_TUNING,
         ProductQuery,
         diversify,
         recommend_for_profile,
@@ -95,7 +96,7 @@ def rankers(tuning: Any) -> dict[str, Callable[[Any], list[int]]]:
         disliked = set(facets.get("dislike_tags") or ())
         candidates, _ = search_candidates(ProductQuery.for_profile(profile, facets), count=ALL_PRODUCTS, exact=True)
         kept = [c for c in candidates if not enrichment_list(c.enrichment, ENRICHMENT_TAGS) & disliked]
-        picked = diversify(kept[:BEFORE_POOL], limit=K, mmr_lambda=DEFAULT_TUNING.mmr_lambda)
+        picked = diversify(kept[:BEFORE_POOL], limit=K, mmr_lambda=BEFORE_MMR_LAMBDA)
         return [c.product_id for c in picked]
 
     def cosine(profile: Any) -> list[int]:

@@ -40,20 +40,20 @@ class RankingWeights:
     """
 
     #: Cosine similarity to the profile's vector (interests, style, about, recipient).
-    profile: float = 1.0
+    profile: float = 0.75
     #: Cosine similarity to the closest single interest phrase.
-    interest: float = 0.5
+    interest: float = 0.75
     #: Best coverage of one interest phrase by the product's words (0..1).
-    lexical: float = 0.3
+    lexical: float = 0.5
     #: The product has an enrichment tag the interests name.
-    tag: float = 0.05
+    tag: float = 0.1
     #: A dislike's words (not shared with the interests) in the product's text, as a share of the phrase.
     dislike_words: float = 0.3
     #: How much closer the product is to a dislike phrase than to its closest interest, beyond `dislike_margin`.
-    dislike_vector: float = 1.0
-    dislike_margin: float = 0.0
+    dislike_vector: float = 0.5
+    dislike_margin: float = 0.2
     #: The product has an enrichment tag a dislike names (and no interest does).
-    dislike_tag: float = 0.05
+    dislike_tag: float = 0.1
     #: Credit of a phrase word found only in the brand or description.
     body_word_credit: float = DEFAULT_BODY_WORD_CREDIT
 

@@ -84,7 +84,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 #: MMR trade-off: 1.0 ranks by relevance only, 0.0 by novelty only (see the README for the
 #: figures it was chosen by).
-DEFAULT_MMR_LAMBDA = 0.7
+DEFAULT_MMR_LAMBDA = 0.85
 #: Cosine similarity above which two products count as the same item (a variant, a
 #: re-listing): a near-duplicate of a picked product is only shown when nothing else is left.
 DEFAULT_DUPLICATE_SIMILARITY = 0.95
