@@ -84,12 +84,12 @@ def rankers(tuning: Any) -> dict[str, Callable[[Any], list[int]]]:
     from gifting_jobs.services.recommendations import (
         ProductQuery,
         diversify,
-        recommend_for_profile,
         search_candidates,
     )
+    from tests.data import giftset
 
     def hybrid(profile: Any) -> list[int]:
-        return [r.product.pk for r in recommend_for_profile(profile, limit=K, tuning=tuning)]
+        return giftset.rank_hybrid(profile, tuning=tuning)
 
     def before(profile: Any) -> list[int]:
         facets = facets_of(profile)
@@ -99,13 +99,7 @@ def rankers(tuning: Any) -> dict[str, Callable[[Any], list[int]]]:
         picked = diversify(kept[:BEFORE_POOL], limit=K, mmr_lambda=BEFORE_MMR_LAMBDA)
         return [c.product_id for c in picked]
 
-    def cosine(profile: Any) -> list[int]:
-        candidates, _ = search_candidates(
-            ProductQuery.for_profile(profile, facets_of(profile)), count=K, exact=True
-        )
-        return [c.product_id for c in candidates]
-
-    return {"hybrid": hybrid, "before": before, "cosine": cosine}
+    return {"hybrid": hybrid, "before": before, "cosine": giftset.rank_cosine}
 
 
 class Rollback(Exception):
@@ -156,8 +150,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a tuning value")
     parser.add_argument("--per-profile", action="store_true", help="print every profile's figures")
+    parser.add_argument(
+        "--embedding-provider", help="EMBEDDING_PROVIDER to measure instead of the configured one (a dotted path)"
+    )
     args = parser.parse_args()
     setup_django(bench_database_url(BENCH_DATABASE))
+    if args.embedding_provider:
+        from django.conf import settings
+
+        settings.GIFTING_JOBS = {**settings.GIFTING_JOBS, "EMBEDDING_PROVIDER": args.embedding_provider}
+    from gifting_jobs.providers.embeddings import get_embedding_provider
+
+    print(f"embedding model: {get_embedding_provider().model_name}")
     from tests.data import giftset
 
     tuning = parse_overrides(args.set)

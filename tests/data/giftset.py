@@ -182,3 +182,19 @@ def evaluate(
 
 def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+def rank_hybrid(profile: Any, *, tuning: Any = None) -> list[int]:
+    """The first page `get_recommendations` gives (the shipped hybrid ranker), as product pks."""
+    from gifting_jobs.services.recommendations import DEFAULT_TUNING, recommend_for_profile
+
+    return [r.product.pk for r in recommend_for_profile(profile, limit=K, tuning=tuning or DEFAULT_TUNING)]
+
+
+def rank_cosine(profile: Any) -> list[int]:
+    """The baseline: the allowed products nearest to the profile's vector by plain cosine, nothing else."""
+    from gifting_jobs.answers import facets_of
+    from gifting_jobs.services.recommendations import ProductQuery, search_candidates
+
+    candidates, _ = search_candidates(ProductQuery.for_profile(profile, facets_of(profile)), count=K, exact=True)
+    return [c.product_id for c in candidates]
