@@ -36,16 +36,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.cluster_embeddings import (  # noqa: E402
+    CLUSTERS,
+    NOISE,
+    SEED,
+    TOPICS,
+    interest_phrases,
+    product_text,
+    space,
+)
 from bench.databases import bench_database_url  # noqa: E402
 
 #: The bench's own database.
 BENCH_DATABASE = "gifting_bench_recommendations"
-#: The synthetic catalog is clustered on two levels, as real embeddings are: TOPICS broad
-#: topics, each with CLUSTERS / TOPICS product clusters around it (cluster centres have cosine
-#: ~0.67 with the other centres of their topic, ~0 across topics), products scattered around
-#: their cluster centre (noise norm 0.8: cosine ~0.6 within a cluster, ~0.4 within a topic).
-TOPICS, CLUSTERS = 50, 1000
-CLUSTER_SPREAD, NOISE = 0.7, 0.8
 #: Prices are uniform in [MIN_PRICE, MAX_PRICE]; the selective budget keeps SELECTIVITY of them.
 MIN_PRICE, MAX_PRICE = 5.0, 500.0
 SELECTIVITY = 0.05
@@ -63,11 +66,8 @@ SERVER_SAMPLES = 30
 EXACT_SAMPLES = 20
 #: Rows per COPY batch report.
 COPY_REPORT_EVERY = 20_000
-SEED = 2026
-#: Words of the synthetic vocabulary: per topic, per cluster, and shared by all products.
-TOPIC_WORDS, CLUSTER_WORDS, COMMON_WORDS = 8, 6, 40
-#: Words in a product's title and description, and interest phrases per profile.
-TITLE_WORDS, DESCRIPTION_WORDS, INTEREST_PHRASES = 4, 12, 3
+#: The bench's embedding provider: texts of the synthetic vocabulary land in the catalog's space.
+EMBEDDING_PROVIDER = "bench.cluster_embeddings.ClusterEmbeddingProvider"
 #: Stored as the products' enrichment_version: a catalog made by another generator is reloaded.
 CATALOG_VERSION = f"bench-topics-words-{TOPICS}-{CLUSTERS}-{SEED}"
 
@@ -84,48 +84,6 @@ def setup_django(database_url: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-
-
-def clustered_centres(rng, dims: int):
-    """CLUSTERS unit cluster centres grouped around TOPICS unit topic vectors."""
-    import numpy as np
-
-    topics = rng.normal(size=(TOPICS, dims))
-    topics /= np.linalg.norm(topics, axis=1, keepdims=True)
-    centres = topics[np.arange(CLUSTERS) % TOPICS] + rng.normal(size=(CLUSTERS, dims)) * CLUSTER_SPREAD / np.sqrt(dims)
-    return centres / np.linalg.norm(centres, axis=1, keepdims=True)
-
-
-def topic_word(topic: int, n: int) -> str:
-    return f"t{topic}w{n}"
-
-
-def cluster_word(cluster: int, n: int) -> str:
-    return f"t{cluster % TOPICS}c{cluster}w{n}"
-
-
-def product_text(cluster: int, rng) -> tuple[str, str]:
-    """A title and a description: words of the product's cluster and topic, and common words."""
-    topic = cluster % TOPICS
-
-    def words(count: int) -> list[str]:
-        kinds = rng.integers(0, 3, size=count)
-        return [
-            cluster_word(cluster, int(rng.integers(CLUSTER_WORDS))) if kind == 0
-            else topic_word(topic, int(rng.integers(TOPIC_WORDS))) if kind == 1
-            else f"common{int(rng.integers(COMMON_WORDS))}"
-            for kind in kinds
-        ]
-
-    return " ".join(words(TITLE_WORDS)).capitalize(), " ".join(words(DESCRIPTION_WORDS)) + "."
-
-
-def interest_phrases(cluster: int, rng) -> list[str]:
-    """A profile's interests: two-word phrases of its cluster's and topic's words."""
-    return [
-        f"{cluster_word(cluster, int(rng.integers(CLUSTER_WORDS)))} {topic_word(cluster % TOPICS, int(rng.integers(TOPIC_WORDS)))}"
-        for _ in range(INTEREST_PHRASES)
-    ]
 
 
 def catalog_is_loaded(count: int) -> bool:
@@ -330,6 +288,10 @@ def main() -> None:
 
     setup_django(bench_database_url(BENCH_DATABASE))
     import numpy as np
+    from django.conf import settings
+
+    # Phrase vectors must live in the synthetic space for the scores to mean anything.
+    settings.GIFTING_JOBS = {**settings.GIFTING_JOBS, "EMBEDDING_PROVIDER": EMBEDDING_PROVIDER}
 
     from gifting_jobs.providers.embeddings import get_embedding_provider
     from gifting_jobs.answers import facets_of
@@ -337,7 +299,9 @@ def main() -> None:
 
     provider = get_embedding_provider()
     rng = np.random.default_rng(SEED)
-    centres = clustered_centres(rng, provider.dimensions)
+    # The catalog's draws start after the space's, as they always did.
+    rng.normal(size=(TOPICS + CLUSTERS, provider.dimensions))
+    _, centres = space(provider.dimensions)
     if args.rebuild or not catalog_is_loaded(args.products):
         load_catalog(args.products, centres, rng, provider.model_name)
     else:

@@ -147,6 +147,13 @@ class SearchTuning:
 DEFAULT_TUNING = SearchTuning()
 
 
+class CandidateSource(StrEnum):
+    """Which search found a candidate."""
+
+    VECTOR = "vector"
+    LEXICAL = "lexical"
+
+
 class SearchPath(StrEnum):
     """Which scan produced the vector candidates."""
 
@@ -397,10 +404,12 @@ class ProductQuery:
             ).exclude(searchable__iregex=pattern)
         return products
 
-    def _candidates(self, products: QuerySet[Product]) -> QuerySet[Product]:
+    def _candidates(self, products: QuerySet[Product], source: CandidateSource) -> QuerySet[Product]:
         profile_vector = Subquery(TasteProfile.objects.filter(pk=self.profile_id).values("embedding")[:1])
         return products.annotate(
-            distance=CosineDistance("embedding", profile_vector), coverage=self.terms.coverage(self.body_credit)
+            distance=CosineDistance("embedding", profile_vector),
+            coverage=self.terms.coverage(self.body_credit),
+            source=Value(source.value, output_field=TextField()),
         )
 
     def nearest(self, count: int) -> QuerySet[Product]:
@@ -409,7 +418,8 @@ class ProductQuery:
         The profile's vector is a scalar subquery (an InitPlan the HNSW scan
         orders by): it never travels to Python and back as 256 numbers in text.
         """
-        return self._candidates(self.filtered()).order_by("distance").values_list(*CANDIDATE_COLUMNS)[:count]
+        candidates = self._candidates(self.filtered(), CandidateSource.VECTOR)
+        return candidates.order_by("distance").values_list(*CANDIDATE_COLUMNS)[:count]
 
     def lexical(self, count: int) -> QuerySet[Product]:
         """The `count` allowed products covering an interest phrase best (nearest first among equals).
@@ -421,7 +431,7 @@ class ProductQuery:
             RawSQL("search_vector @@ %s::tsquery", [self.terms.any_interest_query()], output_field=BooleanField())
         )
         return (
-            self._candidates(matching)
+            self._candidates(matching, CandidateSource.LEXICAL)
             .annotate(lexical_score=self.terms.best_interest_coverage(self.body_credit))
             .order_by("-lexical_score", "distance", "pk")
             .values_list(*CANDIDATE_COLUMNS)[:count]
@@ -433,7 +443,7 @@ class ProductQuery:
 _PRODUCT_COLUMNS = tuple(
     f.attname for f in Product._meta.concrete_fields if f.attname not in ("embedding", "search_vector")
 )
-CANDIDATE_COLUMNS = (*_PRODUCT_COLUMNS, "distance", "embedding", "coverage")
+CANDIDATE_COLUMNS = (*_PRODUCT_COLUMNS, "distance", "embedding", "coverage", "source")
 
 
 @dataclass(frozen=True, eq=False)
@@ -447,6 +457,7 @@ class Candidate:
     columns: tuple[Any, ...] = ()
     #: Each interest phrase's coverage, then each dislike's (see `PhraseTerms.coverage`).
     coverage: tuple[float, ...] = ()
+    source: CandidateSource = CandidateSource.VECTOR
 
     def product(self) -> Product:
         """The product, built from the loaded columns (its vectors left deferred: a page never needs them).
@@ -467,7 +478,14 @@ def _fetch_candidates(queryset: QuerySet[Product]) -> list[Candidate]:
     """Candidates carrying their products' columns: the page needs no second query."""
     width, pk = len(_PRODUCT_COLUMNS), _PRODUCT_COLUMNS.index("id")
     return [
-        Candidate(row[pk], float(row[width]), decode_vector(row[width + 1]), row[:width], tuple(row[width + 2] or ()))
+        Candidate(
+            row[pk],
+            float(row[width]),
+            decode_vector(row[width + 1]),
+            row[:width],
+            tuple(row[width + 2] or ()),
+            CandidateSource(row[width + 3]),
+        )
         for row in fetch_binary(queryset)
     ]
 
@@ -547,12 +565,31 @@ def lexical_candidates(query: ProductQuery, *, count: int) -> list[Candidate]:
 def hybrid_candidates(
     query: ProductQuery, *, count: int, tuning: SearchTuning = DEFAULT_TUNING, exact: bool = False, enough: int = 1
 ) -> tuple[list[Candidate], SearchPath]:
-    """The union of the vector and the full-text candidates (each search `count` deep), each product once."""
-    vector, path = search_candidates(query, count=count, tuning=tuning, exact=exact, enough=enough)
-    if not tuning.lexical:
-        return vector, path
+    """The union of the vector and the full-text candidates (each search `count` deep), each product once.
+
+    Both searches go to Postgres as one statement (`UNION ALL`): one round
+    trip. When its vector half comes back short of `enough`, the vector
+    search is run again exactly (see `search_candidates`).
+    """
+    if not tuning.lexical or not query.terms.searchable:
+        return search_candidates(query, count=count, tuning=tuning, exact=exact, enough=enough)
+    if exact:
+        vector, path = search_candidates(query, count=count, tuning=tuning, exact=True)
+        lexical = lexical_candidates(query, count=count)
+    else:
+        with _local_settings(_index_settings(tuning, count)):
+            both = _fetch_candidates(query.nearest(count).union(query.lexical(count), all=True))
+        lexical = [c for c in both if c.source is CandidateSource.LEXICAL]
+        # Relaxed order: the index returns neighbours roughly sorted.
+        vector = sorted(
+            (c for c in both if c.source is CandidateSource.VECTOR), key=lambda c: (c.distance, c.product_id)
+        )
+        path = SearchPath.INDEX
+        if len(vector) < enough:
+            vector, _ = search_candidates(query, count=count, tuning=tuning, exact=True)
+            path = SearchPath.EXACT_FALLBACK
     merged = {c.product_id: c for c in vector}
-    for candidate in lexical_candidates(query, count=count):
+    for candidate in lexical:
         merged.setdefault(candidate.product_id, candidate)
     return list(merged.values()), path
 
