@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,7 +47,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Concat
 from pgvector.django import CosineDistance
 
-from gifting_jobs.answers import GENERIC_WORDS, facets_of, singular
+from gifting_jobs.answers import facets_of, singular
 from gifting_jobs.exceptions import (
     JobError,
     ProfileBeingProcessed,
@@ -61,9 +59,6 @@ from gifting_jobs.models import Product, ProductStatus, TasteProfile
 from gifting_jobs.models.catalog import (
     ENRICHMENT_RECIPIENTS,
     ENRICHMENT_TAGS,
-    SEARCH_CONFIG,
-    SEARCH_WEIGHT_TAGS,
-    SEARCH_WEIGHT_TITLE,
     enrichment_list,
 )
 from gifting_jobs.models.vectors import decode_vector, fetch_binary
@@ -77,6 +72,12 @@ from gifting_jobs.services.ranking import (
     score,
 )
 from gifting_jobs.taxonomy import RECIPIENT_TYPES, TAG_LABELS
+from gifting_jobs.text_search import (
+    STRONG_WEIGHTS,
+    LruCache,
+    phrase_lexemes,
+    tsquery_literal,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ DEFAULT_EF_SEARCH = 200
 DEFAULT_ITERATIVE_SCAN = "relaxed_order"
 #: Interest and dislike phrases of a profile that are searched (the questionnaire allows 30).
 MAX_SEARCH_PHRASES = 12
-#: Phrase vectors and phrase lexemes kept per process: phrases repeat across calls of one user.
+#: Phrase vectors kept per process: phrases repeat across calls of one user.
 PHRASE_CACHE_SIZE = 4096
 #: Reasons shown with one recommendation, at most.
 MAX_REASONS = 3
@@ -184,56 +185,7 @@ def dislike_pattern(dislikes: Sequence[str]) -> str | None:
     return r"\m(?:" + "|".join(alternatives) + r")\M"
 
 
-class _LruCache:
-    """A small thread-safe LRU map: phrase lexemes and phrase vectors are asked for again and again."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get_many(self, keys: Sequence[Any]) -> dict[Any, Any]:
-        with self._lock:
-            found = {}
-            for key in keys:
-                if key in self._items:
-                    self._items.move_to_end(key)
-                    found[key] = self._items[key]
-            return found
-
-    def put_many(self, items: dict[Any, Any]) -> None:
-        with self._lock:
-            self._items.update(items)
-            for key in items:
-                self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
-_lexeme_cache = _LruCache(PHRASE_CACHE_SIZE)
-_vector_cache = _LruCache(PHRASE_CACHE_SIZE)
-
-
-def phrase_lexemes(phrases: Sequence[str]) -> list[tuple[str, ...]]:
-    """Each phrase's search words as Postgres stems them for `search_vector`, generic words left out.
-
-    "pour-over coffee" gives ('coffe', 'pour', 'pour-ov'); "gift ideas" gives ('idea',).
-    """
-    found = _lexeme_cache.get_many(phrases)
-    missing = [p for p in dict.fromkeys(phrases) if p not in found]
-    if missing:
-        generic = " ".join(sorted(GENERIC_WORDS))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT p, ARRAY(SELECT unnest(tsvector_to_array(to_tsvector(%s::regconfig, p))) "
-                "EXCEPT SELECT unnest(tsvector_to_array(to_tsvector(%s::regconfig, %s))) ORDER BY 1) "
-                "FROM unnest(%s::text[]) AS p",
-                [SEARCH_CONFIG, SEARCH_CONFIG, generic, missing],
-            )
-            computed = {phrase: tuple(lexemes) for phrase, lexemes in cursor.fetchall()}
-        _lexeme_cache.put_many(computed)
-        found.update(computed)
-    return [found[p] for p in phrases]
+_vector_cache = LruCache(PHRASE_CACHE_SIZE)
 
 
 def phrase_vectors(phrases: Sequence[str], *, model_name: str) -> np.ndarray | None:
@@ -263,16 +215,6 @@ def phrase_vectors(phrases: Sequence[str], *, model_name: str) -> np.ndarray | N
     matrix = np.array([found[k] for k in keys], dtype=np.float64)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms == 0, 1.0, norms)
-
-
-def _tsquery(lexeme: str, weights: str = "") -> str:
-    """One stemmed lexeme as tsquery text (quoted, so no word is parsed or stemmed again)."""
-    quoted = lexeme.replace("\\", "\\\\").replace("'", "''")
-    return f"'{quoted}'" + (f":{weights}" if weights else "")
-
-
-#: Title and CMS tags: where a phrase's word counts fully.
-_STRONG_WEIGHTS = SEARCH_WEIGHT_TITLE + SEARCH_WEIGHT_TAGS
 
 
 @dataclass(frozen=True)
@@ -311,7 +253,7 @@ class PhraseTerms:
 
     def any_interest_query(self) -> str:
         """A tsquery matching a product with any interest stem."""
-        return " | ".join(_tsquery(x) for x in sorted({x for phrase in self.interest_lexemes for x in phrase}))
+        return " | ".join(tsquery_literal(x) for x in sorted({x for phrase in self.interest_lexemes for x in phrase}))
 
     def _coverage_sql(self, lexemes: tuple[str, ...], size: int, body_credit: float) -> tuple[str, list[Any]]:
         """SQL of the share of a phrase's stems in `search_vector`, title and tags counting fully."""
@@ -321,10 +263,10 @@ class PhraseTerms:
         for lexeme in lexemes:
             if body_credit:
                 parts.append("CASE WHEN search_vector @@ %s::tsquery THEN 1.0 WHEN search_vector @@ %s::tsquery THEN %s ELSE 0.0 END")
-                params += [_tsquery(lexeme, _STRONG_WEIGHTS), _tsquery(lexeme), body_credit]
+                params += [tsquery_literal(lexeme, STRONG_WEIGHTS), tsquery_literal(lexeme), body_credit]
             else:
                 parts.append("CASE WHEN search_vector @@ %s::tsquery THEN 1.0 ELSE 0.0 END")
-                params.append(_tsquery(lexeme))
+                params.append(tsquery_literal(lexeme))
         return f"(({' + '.join(parts)}) / {size:d})::float8", params
 
     def coverage(self, body_credit: float) -> RawSQL:
