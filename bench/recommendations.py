@@ -295,7 +295,7 @@ def main() -> None:
 
     from gifting_jobs.providers.embeddings import get_embedding_provider
     from gifting_jobs.answers import facets_of
-    from gifting_jobs.services.recommendations import DEFAULT_TUNING, ProductQuery, explain_search
+    from gifting_jobs.services.recommendations import DEFAULT_TUNING, ProductQuery, explain_lexical, explain_search
 
     provider = get_embedding_provider()
     rng = np.random.default_rng(SEED)
@@ -314,6 +314,11 @@ def main() -> None:
     )
     uses_hnsw = "product_embedding_hnsw" in plan
     print(f"plan of the 5% filtered search uses the HNSW index: {uses_hnsw}")
+    lexical_plan = explain_lexical(
+        ProductQuery.for_profile(budget_profiles[0], facets_of(budget_profiles[0])),
+        count=DEFAULT_TUNING.pool_size(LIMIT),
+    )
+    print(f"plan of the 5% filtered full-text search uses the GIN index: {'product_search_vector_gin' in lexical_plan}")
     print(
         f"{args.products:,} products in {CLUSTERS} clusters of {TOPICS} topics, {provider.dimensions} dims, "
         f"limit {LIMIT}, "

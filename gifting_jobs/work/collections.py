@@ -24,17 +24,26 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 import numpy as np
-from django.db import connection, transaction
 from django.contrib.postgres.fields import ArrayField
+from django.db import connection, transaction
 from django.db.models import BooleanField, Count, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from gifting_jobs.answers import GENERIC_WORDS
-from gifting_jobs.models import CuratedCollection, CuratedCollectionItem, Product, ProductStatus
+from gifting_jobs.models import (
+    CuratedCollection,
+    CuratedCollectionItem,
+    Product,
+    ProductStatus,
+)
 from gifting_jobs.models.catalog import ENRICHMENT_OCCASIONS, ENRICHMENT_TAGS
 from gifting_jobs.models.vectors import decode_vector, fetch_binary
 from gifting_jobs.observability import current_job
-from gifting_jobs.payloads import CollectionFilters, CuratedCollectionsPayload, SurfaceName
+from gifting_jobs.payloads import (
+    CollectionFilters,
+    CuratedCollectionsPayload,
+    SurfaceName,
+)
 from gifting_jobs.providers.embeddings import get_embedding_provider
 from gifting_jobs.taxonomy import GIFT_TAGS, OCCASIONS, Term
 from gifting_jobs.text_search import STRONG_WEIGHTS, phrase_lexemes, tsquery_literal

@@ -186,7 +186,10 @@ def mean(values: Sequence[float]) -> float:
 
 def rank_hybrid(profile: Any, *, tuning: Any = None) -> list[int]:
     """The first page `get_recommendations` gives (the shipped hybrid ranker), as product pks."""
-    from gifting_jobs.services.recommendations import DEFAULT_TUNING, recommend_for_profile
+    from gifting_jobs.services.recommendations import (
+        DEFAULT_TUNING,
+        recommend_for_profile,
+    )
 
     return [r.product.pk for r in recommend_for_profile(profile, limit=K, tuning=tuning or DEFAULT_TUNING)]
 

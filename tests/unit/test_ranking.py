@@ -6,7 +6,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from gifting_jobs.services.ranking import DEFAULT_WEIGHTS, CandidateSignals, best_phrase, score
+from gifting_jobs.services.ranking import (
+    DEFAULT_WEIGHTS,
+    CandidateSignals,
+    best_phrase,
+    score,
+)
 
 
 def signals(**changes: object) -> CandidateSignals:
