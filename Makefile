@@ -8,12 +8,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-fast demo bench check clean
+.PHONY: help venv test test-fast demo bench relevance check clean
 
 help:
 	@echo "make test   - bootstrap the venv and run the whole suite (real Postgres+pgvector, Redis, workers)"
 	@echo "make demo   - bootstrap and run the end-to-end demo on the embedded defaults"
 	@echo "make bench  - run the benchmarks in bench/"
+	@echo "make relevance - nDCG@10 of the recommendations on the labelled set and both gift-set splits"
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "Python 3.12 not found: install it (e.g. 'pyenv install 3.12') or pass PYTHON=/path/to/python3.12" >&2; exit 1; fi
@@ -37,6 +38,9 @@ demo: venv
 
 bench: venv
 	$(BIN)/python bench/enqueue_drain.py
+
+relevance: venv
+	$(BIN)/python bench/relevance.py
 
 check: venv
 	$(BIN)/python manage.py check
