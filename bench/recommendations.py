@@ -318,7 +318,7 @@ def main() -> None:
         ProductQuery.for_profile(budget_profiles[0], facets_of(budget_profiles[0])),
         count=DEFAULT_TUNING.pool_size(LIMIT),
     )
-    print(f"plan of the 5% filtered full-text search uses the GIN index: {'product_search_vector_gin' in lexical_plan}")
+    print(f"plan of the 5% filtered full-text search uses the GIN index: {'product_title_search_gin' in lexical_plan}")
     print(
         f"{args.products:,} products in {CLUSTERS} clusters of {TOPICS} topics, {provider.dimensions} dims, "
         f"limit {LIMIT}, "
