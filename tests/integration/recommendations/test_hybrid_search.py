@@ -96,3 +96,21 @@ def test_get_recommendations__served_without_phrase_vectors_when_the_provider_fa
 
     assert len(recommendations) == 5
     assert recommendations[0].reasons[0].startswith("Matches their interest in ")
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"about": "Loves slow mornings with a good book"},
+        {"style": "cosy", "dislikes": ["candles"]},
+        {"interests": ["gifts", "presents"], "about": "Anything nice"},
+        {"interests": ["children's books", "it's a 'quote' \\ test"]},
+    ],
+)
+def test_get_recommendations__profiles_without_searchable_interest_words(gifter, catalog, answers):
+    profile = create_profile(gifter, answers)
+
+    recommendations = recommend_for_profile(profile, limit=5)
+
+    assert len(recommendations) == 5
+    assert all(r.reasons for r in recommendations)
