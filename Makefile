@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-fast lint browser hostproject demo bench check clean
+.PHONY: help venv test test-fast lint browser hostproject demo bench relevance check clean
 
 help:
 	@echo "make test   - bootstrap the venv and run the whole suite (real Postgres+pgvector, Redis, workers)"
@@ -17,6 +17,7 @@ help:
 	@echo "make hostproject - the README's 'Add gifting_jobs to your Django project' on a fresh startproject, from the wheel"
 	@echo "make bench  - run the benchmarks in bench/"
 	@echo "make lint   - ruff (lint + format), mypy --strict on gifting_jobs, import-linter layer contracts"
+	@echo "make relevance - nDCG@10 of the recommendations on the labelled set and both gift-set splits"
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "Python 3.12 not found: install it (e.g. 'pyenv install 3.12') or pass PYTHON=/path/to/python3.12" >&2; exit 1; fi
@@ -62,6 +63,9 @@ demo: venv
 bench: venv
 	$(BIN)/python bench/enqueue_drain.py
 	$(BIN)/python bench/pickup.py
+
+relevance: venv
+	$(BIN)/python bench/relevance.py
 
 check: venv
 	$(BIN)/python manage.py check

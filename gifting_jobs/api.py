@@ -20,7 +20,7 @@ from django.urls import URLPattern, path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from gifting_jobs.exceptions import FieldError, ProfileBeingProcessed, ProfileNotFound, ValidationError
+from gifting_jobs.exceptions import FieldError, ProfileBeingProcessed, ProfileNotFound, ValidationError, field_error
 from gifting_jobs.models import CuratedCollection, Product, Surface
 from gifting_jobs.services.collections import latest_collections
 from gifting_jobs.services.recommendations import DEFAULT_LIMIT, Recommendation, get_recommendations, product_tags
@@ -84,9 +84,11 @@ def _positive_int(raw: str | None, name: str, *, default: int | None) -> int | N
     if raw is None or raw == "":
         return default
     if not raw.isascii() or not raw.isdecimal() or not 1 <= int(raw) <= MAX_ID:
-        raise ValidationError(
-            f"invalid {name}: expected a positive integer, got {raw!r}",
-            [{"loc": [name], "msg": "Input should be a positive integer", "type": "int_parsing"}],
+        raise ValidationError.for_field(
+            name,
+            "Input should be a positive integer",
+            "int_parsing",
+            message=f"invalid {name}: expected a positive integer, got {raw!r}",
         )
     return int(raw)
 
@@ -158,7 +160,7 @@ def collections_view(request: HttpRequest, surface: str) -> JsonResponse:
             400,
             "invalid_request",
             f"invalid date: expected YYYY-MM-DD, got {raw_date!r}",
-            errors=[{"loc": ["date"], "msg": "Input should be a date as YYYY-MM-DD", "type": "date_parsing"}],
+            errors=[field_error("date", "Input should be a date as YYYY-MM-DD", "date_parsing")],
         )
     collections = latest_collections(surface, target)
     return JsonResponse(

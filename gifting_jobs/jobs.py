@@ -19,7 +19,7 @@ from typing import Any
 
 from gifting_jobs.catalog import DEFAULT_PRIORITY, DEFAULT_TIME_LIMIT, JobSpec, JobType, register
 from gifting_jobs.dispatch import EnqueueOptions, Job, JobOutcome, enqueue, enqueue_many
-from gifting_jobs.exceptions import ConfigurationError, ValidationError
+from gifting_jobs.exceptions import ConfigurationError, ValidationError, field_error
 from gifting_jobs.payloads import JobPayload, SurfaceName, TriggeredBy
 from gifting_jobs.retry_policy import RetryPolicy
 
@@ -97,7 +97,7 @@ def enqueue_product_processing(product_id: int, *, triggered_by: str, **opts: An
         raise ValidationError(
             "invalid product processing options: job_id: one explicit id cannot name two jobs; "
             "call enqueue_product_enrichment and enqueue_product_embedding separately",
-            [{"loc": ["job_id"], "msg": "not allowed for two jobs", "type": "value_error"}],
+            [field_error("job_id", "not allowed for two jobs")],
         )
     enrichment = enqueue_product_enrichment(product_id, triggered_by=triggered_by, **opts)
     embedding = enqueue_product_embedding(product_id, triggered_by=triggered_by, **opts)
@@ -150,7 +150,7 @@ def schedule_daily_curated_collections(target_date: date, **opts: Any) -> list[J
     if "job_id" in opts:
         raise ValidationError(
             "invalid curated_collections options: job_id: one explicit id cannot name three jobs",
-            [{"loc": ["job_id"], "msg": "not allowed for several jobs", "type": "value_error"}],
+            [field_error("job_id", "not allowed for several jobs")],
         )
     return [
         enqueue_curated_collections(surface.value, target_date, triggered_by=TriggeredBy.SCHEDULER, **opts)

@@ -26,7 +26,7 @@ from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 
 from gifting_jobs.conf import DEV_WEBHOOK_SECRET, get_settings
-from gifting_jobs.exceptions import FieldError, ValidationError
+from gifting_jobs.exceptions import FieldError, ValidationError, field_error
 from gifting_jobs.services.ingestion import handle_product_changed
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def payload_products(request: HttpRequest) -> JsonResponse:
         return _error(
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             f"body is larger than {limit} bytes",
-            errors=[{"loc": [], "msg": f"at most {limit} bytes are accepted", "type": "too_long"}],
+            errors=[field_error([], f"at most {limit} bytes are accepted", "too_long")],
         )
     problem = _signature_error(request, body)
     if problem is not None:
@@ -136,13 +136,13 @@ def payload_products(request: HttpRequest) -> JsonResponse:
         return _error(
             HTTPStatus.BAD_REQUEST,
             "body is not valid JSON",
-            errors=[{"loc": [], "msg": invalid, "type": "json_invalid"}],
+            errors=[field_error([], invalid, "json_invalid")],
         )
     if not isinstance(data, dict):
         return _error(
             HTTPStatus.BAD_REQUEST,
             "body must be a JSON object",
-            errors=[{"loc": [], "msg": "expected an object with 'event' and 'doc'", "type": "model_type"}],
+            errors=[field_error([], "expected an object with 'event' and 'doc'", "model_type")],
         )
     try:
         result = handle_product_changed(data)

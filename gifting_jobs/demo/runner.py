@@ -36,6 +36,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from gifting_jobs.answers import parse_answers
 from gifting_jobs.broker import get_broker
 from gifting_jobs.catalog import JobType
 from gifting_jobs.conf import get_settings
@@ -67,7 +68,6 @@ from gifting_jobs.services import (
     schedule_reminders_for_occasion,
 )
 from gifting_jobs.services.collections import latest_collections
-from gifting_jobs.services.profiles import parse_answers
 from gifting_jobs.status import collect_status
 from gifting_jobs.taxonomy import TAG_LABELS
 from gifting_jobs.webhooks import SIGNATURE_HEADER, sign

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gifting_jobs', '0002_reminder_preferences'),
+        ('gifting_jobs', '0003_product_search_vectors_and_price_index'),
     ]
 
     operations = [

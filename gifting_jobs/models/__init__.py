@@ -1,8 +1,18 @@
 """Domain models of gifting_jobs, one module per concern."""
 
 from gifting_jobs.models.catalog import Product, ProductStatus
-from gifting_jobs.models.collections import CuratedCollection, CuratedCollectionItem, Surface
-from gifting_jobs.models.jobs import FailedJob, FailedJobReason, FailedJobStatus, HeldJob, HeldJobReason
+from gifting_jobs.models.collections import (
+    CuratedCollection,
+    CuratedCollectionItem,
+    Surface,
+)
+from gifting_jobs.models.jobs import (
+    FailedJob,
+    FailedJobReason,
+    FailedJobStatus,
+    HeldJob,
+    HeldJobReason,
+)
 from gifting_jobs.models.profiles import Recipient, TasteProfile
 from gifting_jobs.models.reminders import (
     Channel,

@@ -1,14 +1,22 @@
-"""Gift recommendations: the seed's `getRecommendations`, on pgvector.
+"""Gift recommendations: the seed's `getRecommendations`, hybrid search on Postgres.
 
-A profile's vector is compared by cosine distance with the products embedded
-by the same model, over the HNSW index. Hard filters run in SQL, inside the
-index scan: PUBLISHED and visible, inside the budget, no enrichment tag a
-dislike names, no dislike phrase in the product's text. With selective
-filters a plain HNSW scan returns too few rows (it finds `ef_search`
-neighbours, then filters), so the scan is iterative (`hnsw.iterative_scan =
-relaxed_order`) and an exact scan takes over when the index still returns
-fewer rows than asked. A pool of the nearest candidates is then re-ranked by
-maximal marginal relevance (MMR) so a page is not ten variants of one item.
+Two searches run under the same hard filters (PUBLISHED and visible, the
+profile's embedding model, inside the budget, no dislike phrase in the
+product's text): a cosine search of the profile's vector over the HNSW index,
+and a full-text search of the profile's interest phrases over the products'
+generated `search_vector` (English stemming, GIN index). Their candidates
+are merged and scored by one calibrated sum (`gifting_jobs.services.ranking`):
+semantic closeness to the profile and to its closest interest phrase, how
+much of an interest phrase the product's words cover, a small boost for an
+enrichment tag the interests name, and penalties for dislikes. Taxonomy tags
+never filter: the offline tagger is often wrong. The merged pool is then
+re-ranked by maximal marginal relevance (MMR) so a page is not ten variants
+of one item.
+
+With selective filters a plain HNSW scan returns too few rows (it finds
+`ef_search` neighbours, then filters), so the scan is iterative
+(`hnsw.iterative_scan = relaxed_order`) and an exact scan takes over when the
+index still returns fewer rows than asked.
 """
 
 from __future__ import annotations
@@ -17,40 +25,75 @@ import logging
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
-import psycopg
+from django.contrib.postgres.fields import ArrayField
 from django.db import connection, transaction
-from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Subquery, TextField, Value
+from django.db.models import (
+    BooleanField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+)
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Concat
-from pgvector import Vector
 from pgvector.django import CosineDistance
 
-from gifting_jobs.exceptions import FieldError, ProfileBeingProcessed, ProfileNotFound, ValidationError, field_error
+from gifting_jobs.answers import facets_of, singular
+from gifting_jobs.exceptions import (
+    FieldError,
+    JobError,
+    ProfileBeingProcessed,
+    ProfileNotFound,
+    ValidationError,
+    field_error,
+)
 from gifting_jobs.jobs import enqueue_taste_profile_embedding
 from gifting_jobs.models import Product, ProductStatus, TasteProfile
+from gifting_jobs.models.catalog import (
+    ENRICHMENT_RECIPIENTS,
+    ENRICHMENT_TAGS,
+    enrichment_list,
+)
+from gifting_jobs.models.vectors import decode_vector, fetch_binary
 from gifting_jobs.payloads import TriggeredBy
 from gifting_jobs.providers.embeddings import get_embedding_provider
-from gifting_jobs.services.profiles import facets_of, singular
+from gifting_jobs.services.ranking import (
+    DEFAULT_WEIGHTS,
+    CandidateSignals,
+    RankingWeights,
+    best_phrase,
+    score,
+)
 from gifting_jobs.taxonomy import RECIPIENT_TYPES, TAG_LABELS
+from gifting_jobs.text_search import (
+    STRONG_WEIGHTS,
+    LruCache,
+    phrase_lexemes,
+    tsquery_literal,
+)
 
 logger = logging.getLogger(__name__)
 
 #: Recommendations per call unless the caller asks otherwise, and the most one call may ask.
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
-#: MMR trade-off: 1.0 ranks by relevance only, 0.0 by novelty only. On the labelled
-#: relevance set, 0.7 keeps nDCG@10 where pure relevance has it (0.900 vs 0.897) while
-#: spreading a page over more themes; 0.5 costs relevance (0.751).
-DEFAULT_MMR_LAMBDA = 0.7
+#: MMR trade-off: 1.0 ranks by relevance only, 0.0 by novelty only (see the README for the
+#: figures it was chosen by).
+DEFAULT_MMR_LAMBDA = 0.85
 #: Cosine similarity above which two products count as the same item (a variant, a
 #: re-listing): a near-duplicate of a picked product is only shown when nothing else is left.
 DEFAULT_DUPLICATE_SIMILARITY = 0.95
-#: MMR picks from the `limit * POOL_FACTOR` nearest candidates (at most MAX_POOL). Over a
-#: pool of 4x, MMR took under 1% (no filter) and 5% (5% filter) of its picks beyond 2x,
+#: MMR picks from the `limit * POOL_FACTOR` nearest candidates of each search (at most MAX_POOL).
+#: Over a pool of 4x, MMR took under 1% (no filter) and 5% (5% filter) of its picks beyond 2x,
 #: while a filtered index scan costs about linearly in the rows it must find.
 DEFAULT_POOL_FACTOR, MAX_POOL = 2, 200
 #: HNSW candidate list size; the iterative scan extends it while filters reject rows. On the
@@ -58,8 +101,10 @@ DEFAULT_POOL_FACTOR, MAX_POOL = 2, 200
 DEFAULT_EF_SEARCH = 200
 #: `hnsw.iterative_scan` mode: relaxed order is fast and the pool is re-sorted by distance anyway.
 DEFAULT_ITERATIVE_SCAN = "relaxed_order"
-#: Keys of `Product.enrichment` read here (the enrichment schema's tags, occasions and recipient types).
-ENRICHMENT_TAGS, ENRICHMENT_OCCASIONS, ENRICHMENT_RECIPIENTS = "tags", "occasions", "recipient_types"
+#: Interest and dislike phrases of a profile that are searched (the questionnaire allows 30).
+MAX_SEARCH_PHRASES = 12
+#: Phrase vectors kept per process: phrases repeat across calls of one user.
+PHRASE_CACHE_SIZE = 4096
 #: Reasons shown with one recommendation, at most.
 MAX_REASONS = 3
 #: What the user reads when there is no profile to recommend from.
@@ -72,7 +117,7 @@ _RECIPIENT_LABELS = {t.slug: t.label for t in RECIPIENT_TYPES}
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended product: `score` is its cosine similarity to the profile (1 is identical).
+    """One recommended product: `score` is its relevance on a 0..1 scale (1 is the best possible match).
 
     The list is in MMR order, so scores need not decrease strictly.
     """
@@ -95,6 +140,9 @@ class SearchTuning:
     iterative_scan: str = DEFAULT_ITERATIVE_SCAN
     #: Keep the planner on the HNSW scan (no sequential scan, no sort), so benchmarks and tests measure it.
     force_index: bool = False
+    #: Whether the full-text search adds candidates (off: the vector search alone, as before hybrid search).
+    lexical: bool = True
+    weights: RankingWeights = DEFAULT_WEIGHTS
 
     def pool_size(self, limit: int) -> int:
         return max(limit, min(limit * self.pool_factor, self.max_pool))
@@ -103,8 +151,15 @@ class SearchTuning:
 DEFAULT_TUNING = SearchTuning()
 
 
+class CandidateSource(StrEnum):
+    """Which search found a candidate."""
+
+    VECTOR = "vector"
+    LEXICAL = "lexical"
+
+
 class SearchPath(StrEnum):
-    """Which scan produced the candidates."""
+    """Which scan produced the vector candidates."""
 
     INDEX = "index"
     #: The index returned fewer rows than asked; an exact scan was run instead.
@@ -115,12 +170,7 @@ class SearchPath(StrEnum):
 
 def product_tags(product: Product) -> frozenset[str]:
     """The taxonomy tags enrichment gave a product (empty before enrichment)."""
-    return _enrichment_list(product.enrichment, ENRICHMENT_TAGS)
-
-
-def _enrichment_list(enrichment: Any, key: str) -> frozenset[str]:
-    values = enrichment.get(key) if isinstance(enrichment, dict) else None
-    return frozenset(v for v in values if isinstance(v, str)) if isinstance(values, list) else frozenset()
+    return enrichment_list(product.enrichment, ENRICHMENT_TAGS)
 
 
 def dislike_pattern(dislikes: Sequence[str]) -> str | None:
@@ -138,29 +188,141 @@ def dislike_pattern(dislikes: Sequence[str]) -> str | None:
     return r"\m(?:" + "|".join(alternatives) + r")\M"
 
 
+_vector_cache = LruCache(PHRASE_CACHE_SIZE)
+
+
+def phrase_vectors(phrases: Sequence[str], *, model_name: str) -> np.ndarray | None:
+    """Unit vectors of the phrases by the current provider, or None when it cannot make them now.
+
+    Phrases are embedded at request time (and cached per process): with the
+    offline provider that costs microseconds; a remote provider that fails
+    only costs the phrase signals, never the recommendations.
+    """
+    if not phrases:
+        return np.zeros((0, 0))
+    keys = [(model_name, p) for p in phrases]
+    found = _vector_cache.get_many(keys)
+    missing = [k for k in dict.fromkeys(keys) if k not in found]
+    if missing:
+        provider = get_embedding_provider()
+        if provider.model_name != model_name:
+            return None
+        try:
+            vectors = provider.embed([p for _, p in missing])
+        except JobError as exc:
+            logger.warning("phrase vectors unavailable (%s): ranking without them", exc, exc_info=True)
+            return None
+        computed = {key: np.asarray(vector, dtype=np.float64) for key, vector in zip(missing, vectors, strict=True)}
+        _vector_cache.put_many(computed)
+        found.update(computed)
+    matrix = np.array([found[k] for k in keys], dtype=np.float64)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1.0, norms)
+
+
+@dataclass(frozen=True)
+class PhraseTerms:
+    """A profile's phrases as the full-text search sees them: stems per phrase, in the facets' order.
+
+    `dislikes` keep only the stems the interests do not use, with the phrase's
+    full stem count: "noisy party games" beside "strategy board games" is
+    ('noisi', 'parti') of 3.
+    """
+
+    interests: tuple[str, ...] = ()
+    interest_lexemes: tuple[tuple[str, ...], ...] = ()
+    dislikes: tuple[str, ...] = ()
+    dislike_lexemes: tuple[tuple[str, ...], ...] = ()
+    dislike_sizes: tuple[int, ...] = ()
+
+    @classmethod
+    def for_phrases(cls, interests: Sequence[str], dislikes: Sequence[str]) -> PhraseTerms:
+        interests, dislikes = tuple(interests[:MAX_SEARCH_PHRASES]), tuple(dislikes[:MAX_SEARCH_PHRASES])
+        lexemes = phrase_lexemes([*interests, *dislikes])
+        liked = lexemes[: len(interests)]
+        shared = {lexeme for phrase in liked for lexeme in phrase}
+        disliked = lexemes[len(interests) :]
+        return cls(
+            interests=interests,
+            interest_lexemes=tuple(liked),
+            dislikes=dislikes,
+            dislike_lexemes=tuple(tuple(x for x in phrase if x not in shared) for phrase in disliked),
+            dislike_sizes=tuple(len(phrase) for phrase in disliked),
+        )
+
+    @property
+    def searchable(self) -> bool:
+        return any(self.interest_lexemes)
+
+    def any_interest_query(self) -> str:
+        """A tsquery matching a product with any interest stem."""
+        return " | ".join(tsquery_literal(x) for x in sorted({x for phrase in self.interest_lexemes for x in phrase}))
+
+    def _coverage_sql(self, lexemes: tuple[str, ...], size: int, body_credit: float) -> tuple[str, list[Any]]:
+        """SQL of the share of a phrase's stems in `search_vector`, title and tags counting fully."""
+        if not lexemes or not size:
+            return "0.0::float8", []
+        parts, params = [], []
+        for lexeme in lexemes:
+            if body_credit:
+                parts.append("CASE WHEN search_vector @@ %s::tsquery THEN 1.0 WHEN search_vector @@ %s::tsquery THEN %s ELSE 0.0 END")
+                params += [tsquery_literal(lexeme, STRONG_WEIGHTS), tsquery_literal(lexeme), body_credit]
+            else:
+                parts.append("CASE WHEN search_vector @@ %s::tsquery THEN 1.0 ELSE 0.0 END")
+                params.append(tsquery_literal(lexeme))
+        return f"(({' + '.join(parts)}) / {size:d})::float8", params
+
+    def coverage(self, body_credit: float) -> RawSQL:
+        """Per row, a float8[]: each interest phrase's coverage, then each dislike's (its own stems only, all anywhere)."""
+        parts, params = [], []
+        for lexemes in self.interest_lexemes:
+            sql, values = self._coverage_sql(lexemes, len(lexemes), body_credit)
+            parts.append(sql)
+            params += values
+        for lexemes, size in zip(self.dislike_lexemes, self.dislike_sizes, strict=True):
+            sql, values = self._coverage_sql(lexemes, size, 0.0)
+            parts.append(sql)
+            params += values
+        return RawSQL(f"ARRAY[{', '.join(parts)}]::float8[]", params, output_field=ArrayField(FloatField()))
+
+    def best_interest_coverage(self, body_credit: float) -> RawSQL:
+        """The best coverage of one interest phrase: what the full-text search orders by."""
+        parts, params = [], []
+        for lexemes in self.interest_lexemes:
+            sql, values = self._coverage_sql(lexemes, len(lexemes), body_credit)
+            parts.append(sql)
+            params += values
+        return RawSQL(f"GREATEST({', '.join(parts)})", params, output_field=FloatField())
+
+
 @dataclass(frozen=True)
 class ProductQuery:
-    """What a profile asks of the catalog: its vector (read by Postgres itself), its model, and the hard filters."""
+    """What a profile asks of the catalog: its vector (read by Postgres itself), its model, the hard filters, its phrases."""
 
     profile_id: int
     model_name: str
     budget_min: Decimal | None = None
     budget_max: Decimal | None = None
-    dislike_tags: tuple[str, ...] = ()
     dislikes: tuple[str, ...] = ()
+    terms: PhraseTerms = field(default_factory=PhraseTerms)
+    body_credit: float = DEFAULT_WEIGHTS.body_word_credit
 
     @classmethod
-    def for_profile(cls, profile: TasteProfile, facets: dict[str, Any]) -> ProductQuery:
+    def for_profile(
+        cls, profile: TasteProfile, facets: dict[str, Any], *, weights: RankingWeights = DEFAULT_WEIGHTS
+    ) -> ProductQuery:
         def money(value: float | None) -> Decimal | None:
             return Decimal(str(value)) if value is not None else None
 
+        dislikes = tuple(facets.get("dislikes") or ())
         return cls(
             profile_id=profile.pk,
             model_name=profile.embedding_model,
             budget_min=money(facets.get("budget_min")),
             budget_max=money(facets.get("budget_max")),
-            dislike_tags=tuple(facets.get("dislike_tags") or ()),
-            dislikes=tuple(facets.get("dislikes") or ()),
+            dislikes=dislikes,
+            terms=PhraseTerms.for_phrases(tuple(facets.get("interests") or ()), dislikes),
+            body_credit=weights.body_word_credit,
         )
 
     def filtered(self) -> QuerySet[Product]:
@@ -176,14 +338,9 @@ class ProductQuery:
             products = products.filter(price__gte=self.budget_min)
         if self.budget_max is not None:
             products = products.filter(price__lte=self.budget_max)
-        if self.dislike_tags:
-            # Written as "enriched and tagged" so NULL enrichment (not yet
-            # enriched) stays in instead of making the whole NOT unknown.
-            products = products.exclude(
-                Q(enrichment__isnull=False) & Q(**{f"enrichment__{ENRICHMENT_TAGS}__has_any_keys": self.dislike_tags})
-            )
         pattern = dislike_pattern(self.dislikes)
         if pattern is not None:
+            # A product whose own text names a whole dislike is never shown.
             products = products.alias(
                 searchable=Concat(
                     "title", Value(" "), "brand", Value(" "), "description", Value(" "), Cast("tags", TextField()),
@@ -192,80 +349,94 @@ class ProductQuery:
             ).exclude(searchable__iregex=pattern)
         return products
 
+    def _candidates(self, products: QuerySet[Product], source: CandidateSource) -> QuerySet[Product]:
+        profile_vector = Subquery(TasteProfile.objects.filter(pk=self.profile_id).values("embedding")[:1])
+        return products.annotate(
+            distance=CosineDistance("embedding", profile_vector),
+            coverage=self.terms.coverage(self.body_credit),
+            source=Value(source.value, output_field=TextField()),
+        )
+
     def nearest(self, count: int) -> QuerySet[Product]:
         """The `count` nearest allowed products by cosine distance, as rows of `CANDIDATE_COLUMNS`.
 
         The profile's vector is a scalar subquery (an InitPlan the HNSW scan
         orders by): it never travels to Python and back as 256 numbers in text.
         """
-        profile_vector = Subquery(TasteProfile.objects.filter(pk=self.profile_id).values("embedding")[:1])
+        candidates = self._candidates(self.filtered(), CandidateSource.VECTOR)
+        return candidates.order_by(F("distance").asc()).values_list(*CANDIDATE_COLUMNS)[:count]
+
+    def lexical(self, count: int) -> QuerySet[Product]:
+        """The `count` allowed products covering an interest phrase best (nearest first among equals).
+
+        Candidates are the products whose title or CMS tags hold an interest
+        stem (`title_search_vector`, GIN-indexed: descriptions would make the
+        index return several times more rows, and drawing on them changed no
+        ranking of the tuning split); they are scored on the whole text.
+        """
+        matching = self.filtered().filter(
+            RawSQL(
+                "title_search_vector @@ %s::tsquery", [self.terms.any_interest_query()], output_field=BooleanField()
+            )
+        )
         return (
-            self.filtered()
-            .annotate(distance=CosineDistance("embedding", profile_vector))
-            .order_by("distance")
+            self._candidates(matching, CandidateSource.LEXICAL)
+            .annotate(lexical_score=self.terms.best_interest_coverage(self.body_credit))
+            .order_by(F("lexical_score").desc(), F("distance").asc(), "pk")
             .values_list(*CANDIDATE_COLUMNS)[:count]
         )
 
 
-#: The product columns a candidate row carries (all but the vector), then its distance and vector.
-_PRODUCT_COLUMNS = tuple(f.attname for f in Product._meta.concrete_fields if f.attname != "embedding")
-CANDIDATE_COLUMNS = (*_PRODUCT_COLUMNS, "distance", "embedding")
+#: The product columns a candidate row carries (all but the vector and the search vector),
+#: then its distance, vector and phrase coverage.
+_PRODUCT_COLUMNS = tuple(
+    f.attname
+    for f in Product._meta.concrete_fields
+    if f.attname not in ("embedding", "search_vector", "title_search_vector")
+)
+CANDIDATE_COLUMNS = (*_PRODUCT_COLUMNS, "distance", "embedding", "coverage", "source")
 
 
 @dataclass(frozen=True, eq=False)
 class Candidate:
-    """A product found by the vector search: its cosine distance, unit vector and loaded columns."""
+    """A product found by a search: its cosine distance, unit vector, phrase coverage and loaded columns."""
 
     product_id: int
     distance: float
     vector: np.ndarray
     #: The values of `_PRODUCT_COLUMNS`, turned into a `Product` only for the picked few.
     columns: tuple[Any, ...] = ()
+    #: Each interest phrase's coverage, then each dislike's (see `PhraseTerms.coverage`).
+    coverage: tuple[float, ...] = ()
+    source: CandidateSource = CandidateSource.VECTOR
 
     def product(self) -> Product:
-        """The product, built from the loaded columns (its vector left deferred: a page never needs it).
+        """The product, built from the loaded columns (its vectors left deferred: a page never needs them).
 
         `from_db` is Django's documented hook for building an instance from loaded values.
         """
         return Product.from_db(connection.alias, _PRODUCT_COLUMNS, self.columns)
 
-
-#: pgvector's binary `vector`: int16 dimensions, int16 unused, then big-endian float32s.
-_VECTOR_HEADER_BYTES = 4
-
-
-def decode_vector(value: Any) -> np.ndarray:
-    """A vector column's value from `fetch_binary` (or a text/pgvector value) as a float64 array."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return np.frombuffer(value, dtype=">f4", offset=_VECTOR_HEADER_BYTES).astype(np.float64)
-    if hasattr(value, "to_numpy"):
-        array: np.ndarray = value.to_numpy().astype(np.float64)
-        return array
-    return np.asarray(Vector._from_db(value), dtype=np.float64)
+    @property
+    def enrichment(self) -> Any:
+        return self.columns[_ENRICHMENT_COLUMN]
 
 
-def fetch_binary(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
-    """The rows of a `values_list` queryset, fetched in binary: parsing vectors from text costs more than the search.
-
-    Django's cursors bind client-side and return text (a 256-dim vector is
-    parsed float by float in Python); a psycopg server-side binding cursor on
-    the same connection and transaction returns it as ~1 KB of big-endian
-    floats for `decode_vector`. The SQL is the ORM's own.
-    """
-    sql, params = queryset.query.sql_with_params()
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        # Never prepared: a generic plan could stop using the index, and
-        # transaction-pooling proxies lose prepared statements.
-        cursor.execute(sql, params, binary=True, prepare=False)
-        return cursor.fetchall()
+_ENRICHMENT_COLUMN = _PRODUCT_COLUMNS.index("enrichment")
 
 
 def _fetch_candidates(queryset: QuerySet[Product]) -> list[Candidate]:
     """Candidates carrying their products' columns: the page needs no second query."""
     width, pk = len(_PRODUCT_COLUMNS), _PRODUCT_COLUMNS.index("id")
     return [
-        Candidate(row[pk], float(row[width]), decode_vector(row[width + 1]), row[:width])
+        Candidate(
+            row[pk],
+            float(row[width]),
+            decode_vector(row[width + 1]),
+            row[:width],
+            tuple(row[width + 2] or ()),
+            CandidateSource(row[width + 3]),
+        )
         for row in fetch_binary(queryset)
     ]
 
@@ -304,9 +475,14 @@ def _index_settings(tuning: SearchTuning, count: int) -> dict[str, str]:
 def explain_search(
     query: ProductQuery, *, count: int, tuning: SearchTuning = DEFAULT_TUNING, analyze: bool = False
 ) -> str:
-    """The query plan of the index path (benchmarks and tests check that HNSW is used)."""
+    """The query plan of the vector search's index path (benchmarks and tests check that HNSW is used)."""
     with _local_settings(_index_settings(tuning, count)):
         return query.nearest(count).explain(analyze=analyze)
+
+
+def explain_lexical(query: ProductQuery, *, count: int, analyze: bool = False) -> str:
+    """The query plan of the full-text search (benchmarks and tests check that the GIN index is used)."""
+    return query.lexical(count).explain(analyze=analyze)
 
 
 def search_candidates(
@@ -330,18 +506,98 @@ def search_candidates(
     return candidates, SearchPath.EXACT if exact else SearchPath.EXACT_FALLBACK
 
 
+def lexical_candidates(query: ProductQuery, *, count: int) -> list[Candidate]:
+    """The `count` allowed products whose words cover an interest phrase best (none without interest words)."""
+    if not query.terms.searchable:
+        return []
+    return _fetch_candidates(query.lexical(count))
+
+
+def hybrid_candidates(
+    query: ProductQuery, *, count: int, tuning: SearchTuning = DEFAULT_TUNING, exact: bool = False, enough: int = 1
+) -> tuple[list[Candidate], SearchPath]:
+    """The union of the vector and the full-text candidates (each search `count` deep), each product once.
+
+    Both searches go to Postgres as one statement (`UNION ALL`): one round
+    trip. When its vector half comes back short of `enough`, the vector
+    search is run again exactly (see `search_candidates`).
+    """
+    if not tuning.lexical or not query.terms.searchable:
+        return search_candidates(query, count=count, tuning=tuning, exact=exact, enough=enough)
+    if exact:
+        vector, path = search_candidates(query, count=count, tuning=tuning, exact=True)
+        lexical = lexical_candidates(query, count=count)
+    else:
+        with _local_settings(_index_settings(tuning, count)):
+            both = _fetch_candidates(query.nearest(count).union(query.lexical(count), all=True))
+        lexical = [c for c in both if c.source is CandidateSource.LEXICAL]
+        # Relaxed order: the index returns neighbours roughly sorted.
+        vector = sorted(
+            (c for c in both if c.source is CandidateSource.VECTOR), key=lambda c: (c.distance, c.product_id)
+        )
+        path = SearchPath.INDEX
+        if len(vector) < enough:
+            vector, _ = search_candidates(query, count=count, tuning=tuning, exact=True)
+            path = SearchPath.EXACT_FALLBACK
+    merged = {c.product_id: c for c in vector}
+    for candidate in lexical:
+        merged.setdefault(candidate.product_id, candidate)
+    return list(merged.values()), path
+
+
+@dataclass(frozen=True)
+class ProfileSignals:
+    """What a profile brings to scoring: its phrases' vectors and the tags its interests and dislikes name."""
+
+    interest_vectors: np.ndarray
+    dislike_vectors: np.ndarray
+    interest_tags: frozenset[str]
+    #: Tags a dislike names and no interest does (a dislike never removes a liked tag).
+    dislike_tags: frozenset[str]
+
+    @classmethod
+    def for_profile(cls, facets: dict[str, Any], terms: PhraseTerms, *, model_name: str) -> ProfileSignals:
+        vectors = phrase_vectors([*terms.interests, *terms.dislikes], model_name=model_name)
+        empty = np.zeros((0, 0))
+        interest_tags = frozenset(facets.get("interest_tags") or ())
+        return cls(
+            interest_vectors=vectors[: len(terms.interests)] if vectors is not None else empty,
+            dislike_vectors=vectors[len(terms.interests) :] if vectors is not None else empty,
+            interest_tags=interest_tags,
+            dislike_tags=frozenset(facets.get("dislike_tags") or ()) - interest_tags,
+        )
+
+    def of(self, candidate: Candidate, terms: PhraseTerms) -> CandidateSignals:
+        """The signals one candidate is scored on."""
+        vector = candidate.vector / (np.linalg.norm(candidate.vector) or 1.0)
+        tags = enrichment_list(candidate.enrichment, ENRICHMENT_TAGS)
+        split = len(terms.interests)
+        coverage = np.asarray(candidate.coverage, dtype=np.float64)
+        return CandidateSignals(
+            profile_similarity=1.0 - candidate.distance,
+            interest_similarity=self.interest_vectors @ vector if self.interest_vectors.size else np.zeros(0),
+            interest_coverage=coverage[:split],
+            dislike_coverage=coverage[split:],
+            dislike_similarity=self.dislike_vectors @ vector if self.dislike_vectors.size else np.zeros(0),
+            has_interest_tag=bool(tags & self.interest_tags),
+            has_dislike_tag=bool(tags & self.dislike_tags),
+        )
+
+
 def diversify(
     candidates: Sequence[Candidate],
     *,
     limit: int,
     mmr_lambda: float,
     duplicate_similarity: float = DEFAULT_DUPLICATE_SIMILARITY,
+    relevance: Sequence[float] | None = None,
 ) -> list[Candidate]:
     """Pick `limit` candidates by maximal marginal relevance, near-duplicates last.
 
     Each step takes the candidate maximising
-    `lambda * sim(profile, p) - (1 - lambda) * max(sim(p, q) for q already picked)`;
-    the first pick is the nearest product. A candidate at least
+    `lambda * relevance(p) - (1 - lambda) * max(sim(p, q) for q already picked)`;
+    the first pick is the most relevant product. `relevance` defaults to the
+    cosine similarity to the profile. A candidate at least
     `duplicate_similarity` close to a picked product is only taken when no
     other candidate is left: MMR alone lets a cluster of variants that is far
     more relevant than the rest fill a page.
@@ -351,14 +607,15 @@ def diversify(
     vectors = np.array([c.vector for c in candidates], dtype=np.float64)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     similarity = vectors @ vectors.T
-    relevance = np.array([1.0 - c.distance for c in candidates])
+    gains = np.asarray(relevance if relevance is not None else [1.0 - c.distance for c in candidates])
     redundancy = np.full(len(candidates), -np.inf)
     available = np.ones(len(candidates), dtype=bool)
     picked: list[int] = []
     for _ in range(min(limit, len(candidates))):
-        scores = relevance if not picked else mmr_lambda * relevance - (1 - mmr_lambda) * redundancy
+        scores = gains if not picked else mmr_lambda * gains - (1 - mmr_lambda) * redundancy
         distinct = available & (redundancy < duplicate_similarity)
         eligible = distinct if distinct.any() else available
+        # Ties go to the lower product id, so equal inputs give one order.
         best = int(np.argmax(np.where(eligible, scores, -np.inf)))
         picked.append(best)
         available[best] = False
@@ -366,15 +623,18 @@ def diversify(
     return [candidates[i] for i in picked]
 
 
-def _reasons(product: Product, facets: dict[str, Any]) -> tuple[str, ...]:
-    """Why a product is shown, in the gifter's terms."""
+def _reasons(product: Product, facets: dict[str, Any], phrase: tuple[str, bool] | None) -> tuple[str, ...]:
+    """Why a product is shown, in the gifter's terms: the interest phrase it matches first."""
     reasons = []
+    if phrase is not None:
+        text, by_words = phrase
+        reasons.append(f"Matches their interest in {text}" if by_words else f"Close to their interest in {text}")
     tags = product_tags(product)
     shared = [TAG_LABELS[t].lower() for t in facets.get("interest_tags") or () if t in tags and t in TAG_LABELS]
-    if shared:
+    if shared and phrase is None:
         reasons.append(f"Matches their interests: {', '.join(shared)}")
     relationship = facets.get("relationship")
-    if relationship and relationship in _enrichment_list(product.enrichment, ENRICHMENT_RECIPIENTS):
+    if relationship and relationship in enrichment_list(product.enrichment, ENRICHMENT_RECIPIENTS):
         reasons.append(f"A good fit for a {_RECIPIENT_LABELS.get(relationship, relationship).lower()}")
     low, high = facets.get("budget_min"), facets.get("budget_max")
     if product.price is not None and (low is not None or high is not None):
@@ -392,28 +652,72 @@ def _budget_text(low: float | None, high: float | None) -> str:
     return f"up to {high:g}" if high is not None else f"from {low:g}"
 
 
+def _display_score(relevance: float, weights: RankingWeights) -> float:
+    """The calibrated sum on a 0..1 scale: divided by its largest possible value, floored at 0."""
+    ceiling = weights.profile + weights.interest + weights.lexical + weights.tag
+    return round(min(1.0, max(0.0, relevance / ceiling)), 4) if ceiling > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class ScoredPool:
+    """The fused candidates of one profile, most relevant first, with what they were scored on."""
+
+    facets: dict[str, Any]
+    terms: PhraseTerms
+    candidates: list[Candidate]
+    signals: list[CandidateSignals]
+    relevance: list[float]
+    path: SearchPath
+
+
+def score_candidates(
+    profile: TasteProfile, *, count: int, tuning: SearchTuning = DEFAULT_TUNING, exact: bool = False, enough: int = 1
+) -> ScoredPool:
+    """Both searches `count` deep for an embedded profile, merged and scored, most relevant first."""
+    facets = facets_of(profile)
+    query = ProductQuery.for_profile(profile, facets, weights=tuning.weights)
+    candidates, path = hybrid_candidates(query, count=count, tuning=tuning, exact=exact, enough=enough)
+    profile_signals = ProfileSignals.for_profile(facets, query.terms, model_name=query.model_name)
+    signals = [profile_signals.of(c, query.terms) for c in candidates]
+    relevance = [score(s, tuning.weights) for s in signals]
+    # One order for equal inputs whichever search found a candidate first.
+    order = sorted(range(len(candidates)), key=lambda i: (-relevance[i], candidates[i].product_id))
+    return ScoredPool(
+        facets=facets,
+        terms=query.terms,
+        candidates=[candidates[i] for i in order],
+        signals=[signals[i] for i in order],
+        relevance=[relevance[i] for i in order],
+        path=path,
+    )
+
+
 def recommend_for_profile(
     profile: TasteProfile, *, limit: int = DEFAULT_LIMIT, tuning: SearchTuning = DEFAULT_TUNING, exact: bool = False
 ) -> list[Recommendation]:
     """Ranked recommendations for an embedded profile (see `get_recommendations`)."""
-    facets = facets_of(profile)
-    query = ProductQuery.for_profile(profile, facets)
-    candidates, path = search_candidates(
-        query, count=tuning.pool_size(limit), tuning=tuning, exact=exact, enough=limit
-    )
+    pool = score_candidates(profile, count=tuning.pool_size(limit), tuning=tuning, exact=exact, enough=limit)
     picked = diversify(
-        candidates, limit=limit, mmr_lambda=tuning.mmr_lambda, duplicate_similarity=tuning.duplicate_similarity
+        pool.candidates,
+        limit=limit,
+        mmr_lambda=tuning.mmr_lambda,
+        duplicate_similarity=tuning.duplicate_similarity,
+        relevance=pool.relevance,
     )
     logger.debug(
-        "recommendations for profile %s: %d candidates by %s, %d picked",
-        profile.pk, len(candidates), path, len(picked),
-        extra={"entity_id": str(profile.pk), "outcome": path.value},
+        "recommendations for profile %s: %d candidates (vector search by %s), %d picked",
+        profile.pk, len(pool.candidates), pool.path, len(picked),
+        extra={"entity_id": str(profile.pk), "outcome": pool.path.value},
     )
+    position = {id(c): i for i, c in enumerate(pool.candidates)}
     recommendations = []
     for candidate in picked:
+        i = position[id(candidate)]
         product = candidate.product()
-        score = round(1.0 - candidate.distance, 4)
-        recommendations.append(Recommendation(product=product, score=score, reasons=_reasons(product, facets)))
+        reasons = _reasons(product, pool.facets, best_phrase(pool.terms.interests, pool.signals[i]))
+        recommendations.append(
+            Recommendation(product=product, score=_display_score(pool.relevance[i], tuning.weights), reasons=reasons)
+        )
     return recommendations
 
 

@@ -1,10 +1,13 @@
 """The curated-collections job: themed, ranked product lists per app surface and date.
 
 Themes are the gift taxonomy's tags (and, on the occasion surface, its
-occasions) as enrichment set them on products. A surface picks its themes by
-a weighted draw seeded with (surface, date), so a day's build is
+occasions). A theme's members are the products enrichment tagged with it and,
+since the offline tagger misses many, the products whose title or CMS tags
+name it in full text (the words of its slug: "coffee", "decor", "puzzles"). A surface picks its
+themes by a weighted draw seeded with (surface, date), so a day's build is
 reproducible and the next day rotates; each theme's products are ranked by
-closeness to the theme's centroid in embedding space plus a surface bonus.
+hybrid relevance to the theme: closeness to its centroid in embedding space,
+a bonus when their own words name it, and a surface bonus.
 A build replaces the rows of the same (surface, date, parameters) in one
 transaction; other parameter sets of that day are left alone.
 """
@@ -21,15 +24,29 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 import numpy as np
+from django.contrib.postgres.fields import ArrayField
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import BooleanField, Count, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
-from gifting_jobs.models import CuratedCollection, CuratedCollectionItem, Product, ProductStatus
+from gifting_jobs.answers import GENERIC_WORDS
+from gifting_jobs.models import (
+    CuratedCollection,
+    CuratedCollectionItem,
+    Product,
+    ProductStatus,
+)
+from gifting_jobs.models.catalog import ENRICHMENT_OCCASIONS, ENRICHMENT_TAGS
+from gifting_jobs.models.vectors import decode_vector, fetch_binary
 from gifting_jobs.observability import current_job
-from gifting_jobs.payloads import CollectionFilters, CuratedCollectionsPayload, SurfaceName
+from gifting_jobs.payloads import (
+    CollectionFilters,
+    CuratedCollectionsPayload,
+    SurfaceName,
+)
 from gifting_jobs.providers.embeddings import get_embedding_provider
-from gifting_jobs.services.recommendations import ENRICHMENT_OCCASIONS, ENRICHMENT_TAGS, decode_vector, fetch_binary
 from gifting_jobs.taxonomy import GIFT_TAGS, OCCASIONS, Term
+from gifting_jobs.text_search import STRONG_WEIGHTS, phrase_lexemes, tsquery_literal
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +59,10 @@ RECENT_DAYS = 14
 IN_SEASON_WEIGHT = 6.0
 #: Share of a theme's featured products that doubles its weight on the home surface.
 HOME_FEATURED_WEIGHT = 4.0
+#: Added to a member's score when its title or CMS tags name the theme: on the scale of a
+#: centroid similarity (0.3-0.7 for members), enough to lift a product that says what it is
+#: over one the tagger merely put there. Chosen, not tuned: no graded collections exist.
+THEME_WORD_BONUS = 0.15
 
 #: Months in which an occasion is "in season" on the occasion surface.
 OCCASION_SEASONS: dict[str, frozenset[int]] = {
@@ -166,6 +187,12 @@ class CatalogItem:
     vector: np.ndarray
     themes: frozenset[str]
     is_featured: bool
+    #: Themes the product's own title or CMS tags name (full text), whether or not it was tagged so.
+    named_themes: frozenset[str] = frozenset()
+
+    @property
+    def member_of(self) -> frozenset[str]:
+        return self.themes | self.named_themes
 
 
 @dataclass(frozen=True)
@@ -220,18 +247,41 @@ def _themes_of(enrichment: object) -> frozenset[str]:
     return frozenset(themes)
 
 
+def _theme_word_queries() -> list[tuple[str, str]]:
+    """(theme key, tsquery) for each tag theme: a word of its slug in a title or CMS tag.
+
+    Only the slug's own words: a label's ("Puzzles & brain games") would let
+    every game name the puzzles theme.
+    """
+    slugs = [t.slug for t in GIFT_TAGS]
+    words = [" ".join(w for w in slug.split("_") if w not in GENERIC_WORDS) for slug in slugs]
+    lexemes = phrase_lexemes(words)
+    return [
+        (theme_key(ThemeKind.TAG, slug), " | ".join(tsquery_literal(x, STRONG_WEIGHTS) for x in stems))
+        for slug, stems in zip(slugs, lexemes, strict=True)
+        if stems
+    ]
+
+
 def load_catalog(filters: CollectionFilters | None, *, model_name: str) -> list[CatalogItem]:
-    """The eligible products with their unit vectors and themes, in id order."""
-    rows = eligible_products(filters, model_name=model_name).order_by("pk")
+    """The eligible products with their unit vectors, tagged themes and the themes their words name, in id order."""
+    queries = _theme_word_queries()
+    named = RawSQL(
+        "ARRAY[" + ", ".join("search_vector @@ %s::tsquery" for _ in queries) + "]::boolean[]",
+        [q for _, q in queries],
+        output_field=ArrayField(BooleanField()),
+    )
+    rows = eligible_products(filters, model_name=model_name).annotate(named=named).order_by("pk")
     items = []
-    for pk, embedding, enrichment, is_featured in fetch_binary(
-        rows.values_list("pk", "embedding", "enrichment", "is_featured")
+    for pk, embedding, enrichment, is_featured, flags in fetch_binary(
+        rows.values_list("pk", "embedding", "enrichment", "is_featured", "named")
     ):
         vector = decode_vector(embedding)
         norm = np.linalg.norm(vector)
         if norm == 0:
             continue
-        items.append(CatalogItem(pk, vector / norm, _themes_of(enrichment), is_featured))
+        words = frozenset(key for (key, _), hit in zip(queries, flags or (), strict=False) if hit)
+        items.append(CatalogItem(pk, vector / norm, _themes_of(enrichment), is_featured, words))
     return items
 
 
@@ -305,7 +355,7 @@ def plan_collections(
     recent = recent if recent is not None else Counter()
     members: dict[str, list[CatalogItem]] = {}
     for item in catalog:
-        for key in item.themes:
+        for key in sorted(item.member_of):
             members.setdefault(key, []).append(item)
     minimum = min(products_per_collection, MIN_COLLECTION_SIZE)
     used: set[int] = set()
@@ -322,6 +372,7 @@ def plan_collections(
             (
                 (
                     float(m.vector @ centroid)
+                    + (THEME_WORD_BONUS if key in m.named_themes else 0.0)
                     + (strategy.featured_bonus if m.is_featured else 0.0)
                     + strategy.rotation * _unit_interval(surface, target_date, m.product_id),
                     m.product_id,

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from gifting_jobs.answers import TasteProfileAnswers, parse_answers
 from gifting_jobs.exceptions import EntityNotFound, PermanentJobError, TransientJobError, ValidationError
 from gifting_jobs.models import TasteProfile
 from gifting_jobs.payloads import TasteProfileEmbeddingPayload
 from gifting_jobs.providers.embeddings import EmbeddingProvider, get_embedding_provider
-from gifting_jobs.services.profiles import TasteProfileAnswers, parse_answers
 from gifting_jobs.work.batching import check_batch_size, process_in_batches
 
 logger = logging.getLogger(__name__)

@@ -252,9 +252,9 @@ def create_profile(user: Any, answers: dict[str, Any], *, recipient: Any = None,
     """A completed taste profile with these answers (and facets), embedded by the real job's work unless not `embed`."""
     from django.utils import timezone
 
+    from gifting_jobs.answers import derive_facets, parse_answers
     from gifting_jobs.models import TasteProfile
     from gifting_jobs.payloads import TasteProfileEmbeddingPayload
-    from gifting_jobs.services.profiles import derive_facets, parse_answers
     from gifting_jobs.work.profiles import embed_taste_profile
 
     parsed = parse_answers(answers)

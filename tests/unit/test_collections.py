@@ -147,3 +147,20 @@ def test_plan_collections__fewer_collections_when_themes_run_out():
 
 def test_plan_collections__empty_catalog():
     assert plan(SurfaceName.HOME, []) == []
+
+
+def test_plan_collections__a_product_whose_words_name_a_theme_joins_it_and_ranks_first():
+    # Given a coffee product the tagger put under tea, at the coffee centroid like its peers
+    catalog = synthetic_catalog(occasions=False)
+    coffee = [item for item in catalog if theme_key(ThemeKind.TAG, "coffee") in item.themes]
+    centroid = np.mean([item.vector for item in coffee], axis=0)
+    named = CatalogItem(
+        999, centroid / np.linalg.norm(centroid), frozenset({theme_key(ThemeKind.TAG, "tea")}), False,
+        named_themes=frozenset({theme_key(ThemeKind.TAG, "coffee")}),
+    )
+
+    planned = plan(SurfaceName.DISCOVERY, [*catalog, named], collections_count=len(TAGS))
+
+    by_theme = {p.theme: [pk for pk, _ in p.items] for p in planned}
+    assert by_theme[theme_key(ThemeKind.TAG, "coffee")][0] == 999
+    assert 999 not in by_theme.get(theme_key(ThemeKind.TAG, "tea"), [])

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gifting_jobs.exceptions import ValidationError
-from gifting_jobs.services.profiles import (
+from gifting_jobs.answers import (
     FACETS_VERSION,
     derive_facets,
     match_relationship,
@@ -14,6 +13,7 @@ from gifting_jobs.services.profiles import (
     parse_answers,
     singular,
 )
+from gifting_jobs.exceptions import ValidationError
 from gifting_jobs.taxonomy import RECIPIENT_SLUGS, TAG_SLUGS
 from gifting_jobs.work.profiles import taste_profile_text, text_hash
 

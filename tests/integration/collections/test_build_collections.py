@@ -144,3 +144,22 @@ def test_build_curated_collections__empty_catalog_stores_an_empty_build(db):
     build("home")
 
     assert not CuratedCollection.objects.exists()
+
+
+def test_load_catalog__themes_named_by_a_products_title_or_cms_tags(catalog):
+    from gifting_jobs.providers.embeddings import get_embedding_provider
+    from gifting_jobs.work.collections import load_catalog
+
+    # Given products the tagger filed elsewhere, whose own words say what they are
+    dripper = product_rows(("tea",), prefix="named", title="Ceramic Coffee Dripper")[0]
+    stand = product_rows(("tea",), prefix="cms", title="Walnut Stand")[0]
+    stand.tags = ["Home Decor", "puzzles"]
+    Product.objects.bulk_create([dripper, stand])
+
+    items = {item.product_id: item for item in load_catalog(None, model_name=get_embedding_provider().model_name)}
+
+    assert "tag:tea" in items[dripper.pk].themes and "tag:coffee" not in items[dripper.pk].themes
+    assert items[dripper.pk].named_themes == {"tag:coffee"}
+    assert items[stand.pk].named_themes == {"tag:home_decor", "tag:puzzles"}
+    # The catalog's own products are named by their titles ("Coffee gift 3"): the same theme as their tag
+    assert all(items[p.pk].named_themes <= items[p.pk].themes for p in catalog)

@@ -10,12 +10,13 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from gifting_jobs.answers import parse_answers
 from gifting_jobs.catalog import MOST_URGENT
 from gifting_jobs.exceptions import ProfileNotFound, ValidationError
 from gifting_jobs.models import HeldJob, HeldJobReason, TasteProfile
 from gifting_jobs.providers.embeddings import get_embedding_provider
 from gifting_jobs.services import complete_taste_profile, get_recommendations
-from gifting_jobs.services.profiles import MESSAGE_DELAYED, MESSAGE_PREPARING, parse_answers
+from gifting_jobs.services.profiles import MESSAGE_DELAYED, MESSAGE_PREPARING
 from gifting_jobs.work.profiles import taste_profile_text, text_hash
 from tests.conftest import wait_until
 from tests.data.relevance import PROFILES_BY_KEY, create_products

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from gifting_jobs.answers import parse_answers
 from gifting_jobs.exceptions import EntityNotFound, PermanentJobError, ValidationError
 from gifting_jobs.models import TasteProfile
 from gifting_jobs.payloads import TasteProfileEmbeddingPayload
 from gifting_jobs.providers.embeddings import get_embedding_provider
 from gifting_jobs.providers.embeddings.local import LocalEmbeddingProvider
-from gifting_jobs.services.profiles import parse_answers
 from gifting_jobs.work.profiles import embed_stale_taste_profiles, embed_taste_profile, taste_profile_text, text_hash
 from tests.data.relevance import PROFILES_BY_KEY, create_profile
 

@@ -41,7 +41,8 @@ def test_get_recommendations__ranked_products_with_scores_and_reasons(gifter, ca
     assert all(0 < r.score <= 1 for r in recommendations)
     top = recommendations[0]
     assert set(top.product.enrichment["tags"]) & {"coffee", "outdoors"}
-    assert any(reason.startswith("Matches their interests") for reason in top.reasons)
+    # The first reason names the interest phrase the product matches, in the gifter's words
+    assert top.reasons[0] in {f"Matches their interest in {p}" for p in ("specialty coffee", "hiking", "camping")}
     assert any(reason.startswith("Within the budget (20 to 100)") for r in recommendations for reason in r.reasons)
 
 
@@ -67,13 +68,32 @@ def test_get_recommendations__no_budget_keeps_unpriced_products(gifter, catalog)
     assert unpriced.pk in {r.product.pk for r in recommendations}
 
 
-def test_get_recommendations__dislikes_exclude_by_enrichment_tag(gifter, catalog):
+def test_get_recommendations__a_disliked_tag_lowers_a_product_its_text_alone_excludes(gifter, catalog):
     create_profile(gifter, answers("music_gamer", budget_min=None, budget_max=None))
 
     recommendations = get_recommendations(gifter.pk, limit=100)
 
-    assert len(recommendations) == Product.objects.count() - 4  # the four coffee-tagged products
-    assert not any("coffee" in r.product.enrichment["tags"] for r in recommendations)
+    # p01-p03 say "coffee": excluded. p04 (espresso cups) is only tagged coffee: kept, ranked low
+    ids = [r.product.pk for r in recommendations]
+    assert len(ids) == Product.objects.count() - 3
+    assert not {catalog[k].pk for k in ("p01", "p02", "p03")} & set(ids)
+    assert ids.index(catalog["p04"].pk) >= len(ids) // 2
+
+
+def test_get_recommendations__a_dislike_never_removes_what_the_interests_name(gifter, catalog):
+    # Given a dislike that shares a word ("games") and a tag (gaming) with the interests
+    create_products((variant("p23", "party", title="Noisy Party Games Night Box", description="Loud party games."),))
+    create_profile(
+        gifter,
+        {"interests": ["strategy board games", "puzzles"], "dislikes": ["noisy party games"], "budget_max": 150},
+    )
+
+    recommendations = get_recommendations(gifter.pk, limit=5)
+
+    ids = [r.product.pk for r in recommendations]
+    assert ids[0] == catalog["p23"].pk
+    assert recommendations[0].reasons[0] == "Matches their interest in strategy board games"
+    assert not set(ids) & set(Product.objects.filter(title__startswith="Noisy").values_list("pk", flat=True))
 
 
 def test_get_recommendations__dislikes_exclude_by_text_even_before_enrichment(gifter, catalog):

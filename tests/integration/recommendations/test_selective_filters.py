@@ -17,10 +17,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from gifting_jobs.answers import derive_facets, parse_answers
 from gifting_jobs.models import Product, ProductStatus, TasteProfile
 from gifting_jobs.providers.embeddings import get_embedding_provider
 from gifting_jobs.services import get_recommendations
-from gifting_jobs.services.profiles import derive_facets, parse_answers
 from gifting_jobs.services.recommendations import (
     DEFAULT_TUNING,
     ProductQuery,

