@@ -113,6 +113,7 @@ DRAMATIQ_BROKER = {
         "maintenance_chance": int(os.environ.get("DRAMATIQ_MAINTENANCE_CHANCE", "1000")),
         "socket_timeout": float(os.environ.get("REDIS_SOCKET_TIMEOUT", "5")),
         "socket_connect_timeout": float(os.environ.get("REDIS_CONNECT_TIMEOUT", "1")),
+        "enqueue_timeout": float(os.environ.get("REDIS_ENQUEUE_TIMEOUT", "2")),
     },
     "MIDDLEWARE": [
         "dramatiq.middleware.TimeLimit",
@@ -159,6 +160,7 @@ GIFTING_JOBS = {
     "PUSH_BACKEND": os.environ.get("GIFTING_PUSH_BACKEND", "gifting_jobs.providers.push.console.ConsolePushBackend"),
     "PUSH_URL": os.environ.get("GIFTING_PUSH_URL", ""),
     "REMINDER_SWEEP_SECONDS": int(os.environ.get("GIFTING_REMINDER_SWEEP_SECONDS", "60")),
+    "RECONCILE_SECONDS": int(os.environ.get("GIFTING_RECONCILE_SECONDS", "3600")),
 }
 
 LOGGING = {

@@ -14,7 +14,9 @@ Dramatiq's layout (dramatiq/brokers/redis/dispatch.lua), for a physical queue
 | `ns:__heartbeats__`         | zset | worker id -> last heartbeat (ms)                   |
 
 gifting_jobs' own state lives under `ns:gj:`: job-id locks, delivery and start
-counters of messages, recent durations per job type, and marks (scheduling).
+counters of messages, recent durations per job type, marks (scheduling), and
+dead letters waiting for Postgres (`ns:gj:dead-letters`, a hash keyed by job id).
+The quarantine lane is the physical queue `gj-quarantine` (see `QUARANTINE_QUEUE`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ DELAY_SUFFIX = ".DQ"
 DEAD_SUFFIX = ".XQ"
 #: Suffix of the hash holding a queue's encoded messages.
 MESSAGES_SUFFIX = ".msgs"
+#: The quarantine lane: a message redelivered after a worker died runs here, one at a time per worker.
+QUARANTINE_QUEUE = "gj-quarantine"
 #: A job id lock whose owner is `held:<message id>` is taken by a job waiting in Postgres.
 HELD_PREFIX = "held:"
 
@@ -101,6 +105,10 @@ class KeyLayout:
 
     def durations(self, job_type: str) -> str:
         return self.own("durations", job_type)
+
+    @property
+    def pending_dead_letters(self) -> str:
+        return self.own("dead-letters")
 
     def mark(self, *parts: str) -> str:
         return self.own("mark", *parts)

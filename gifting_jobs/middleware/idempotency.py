@@ -8,6 +8,8 @@ from dramatiq.broker import Broker
 from dramatiq.message import Message
 from dramatiq.middleware import Middleware
 
+from gifting_jobs.broker.redis_broker import MOVED_TO_QUARANTINE
+
 
 class Idempotency(Middleware):
     """Counts starts of redelivered messages (for the crash cap) and frees the job id once the job is done.
@@ -35,6 +37,8 @@ class Idempotency(Middleware):
 
     @staticmethod
     def _finish(broker: Broker, message: Message) -> None:
+        if message.options.get(MOVED_TO_QUARANTINE):
+            return  # Not over: it goes on in the quarantine lane, holding its id.
         job_id = message.options.get("job_id")
         redis_message_id = message.options.get("redis_message_id")
         if job_id is None:

@@ -10,6 +10,7 @@ from dramatiq.broker import Broker
 from dramatiq.message import Message
 from dramatiq.middleware import Middleware
 
+from gifting_jobs.broker.redis_broker import QUARANTINED_FROM
 from gifting_jobs.catalog import get_spec
 from gifting_jobs.conf import get_settings
 from gifting_jobs.limits import ERROR_EXCERPT_CHARS
@@ -62,4 +63,6 @@ class JobRetries(Middleware):
             delay_ms = max(delay_ms, int(hint * 1000))
         delay_ms = min(delay_ms, int(get_settings().DELAY_HORIZON_SECONDS * 1000))
         message.options["retry_delay_ms"] = delay_ms
-        broker.enqueue(message, delay=delay_ms)
+        # A retry after a plain failure (not a crash) leaves the quarantine lane.
+        origin = message.options.pop(QUARANTINED_FROM, None)
+        broker.enqueue(message if origin is None else message.copy(queue_name=origin), delay=delay_ms)
