@@ -131,7 +131,8 @@ def test_register_duties__a_first_start_runs_nothing_missed(transactional_db):
     assert not any(entry.catching_up for entry in registered)
     assert DjangoJob.objects.filter(next_run_time__lte=timezone.now()).count() == 0
     assert sorted(DjangoJob.objects.values_list("id", flat=True)) == [
-        "gifting_jobs.daily_curated_collections", "gifting_jobs.prune", "gifting_jobs.reminder_sweep",
+        "gifting_jobs.daily_curated_collections", "gifting_jobs.prune", "gifting_jobs.reconcile",
+        "gifting_jobs.reminder_sweep",
     ]
 
 
