@@ -8,10 +8,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-fast demo bench check clean
+.PHONY: help venv test test-fast faults demo bench check clean
 
 help:
 	@echo "make test   - bootstrap the venv and run the whole suite (real Postgres+pgvector, Redis, workers)"
+	@echo "make faults - run the fault suite (outages and crashes against real processes) and print its table"
 	@echo "make demo   - bootstrap and run the end-to-end demo on the embedded defaults"
 	@echo "make bench  - run the benchmarks in bench/"
 
@@ -30,6 +31,10 @@ test: venv
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow"
+
+# Fault scenarios on the shipped defaults; they are deselected from `make test` unless GIFTING_FAULTS is set.
+faults: venv
+	GIFTING_FAULTS=1 $(BIN)/python -m pytest tests/faults -m faults --ds=tests.faults.settings -p no:cacheprovider
 
 demo: venv
 	$(BIN)/python manage.py migrate --noinput

@@ -46,7 +46,7 @@ DEFAULT_ENQUEUE_TIMEOUT = 2.0
 #: Dead workers' messages are requeued at least this often (seconds), and more often
 #: with a short heartbeat timeout (a quarter of it), so redelivery takes at most
 #: heartbeat timeout + this interval.
-MAINTENANCE_INTERVAL_MAX = 5.0
+MAINTENANCE_INTERVAL_MAX = 2.0
 MAINTENANCE_INTERVAL_MIN = 0.1
 #: Option set on a message redelivered into the quarantine lane: the queue it came from.
 QUARANTINED_FROM = "quarantined_from"

@@ -85,13 +85,43 @@ def crash(payload: KeyPayload) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+class EffectPayload(KeyPayload):
+    hold_ms: int = 0
+
+
+def effect(payload: EffectPayload) -> None:
+    """Records its start, holds `hold_ms` (in flight), then applies its effect once per key.
+
+    The effect is idempotent the way the real jobs are (a reminder sent at most
+    once, an embedding skipped when current): a redelivered run that finds it
+    applied does nothing. Fault scenarios count starts, effects and duplicates.
+    """
+    from django.db import connection, transaction
+
+    from tests.jobapp.models import Effect
+
+    _record(payload)
+    if payload.hold_ms:
+        time.sleep(payload.hold_ms / 1000)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [payload.key])
+        if not Effect.objects.filter(key=payload.key).exists():
+            Effect.objects.create(key=payload.key, pid=os.getpid())
+
+
 def noop(payload: KeyPayload) -> None:
     """Does nothing (benchmarks)."""
 
 
 FAST = RetryPolicy(attempts=3, min_backoff=timedelta(milliseconds=50), max_backoff=timedelta(milliseconds=200))
 
+#: Retries that span a short Postgres or Redis outage (about 25 s in all).
+OUTAGE = RetryPolicy(attempts=20, min_backoff=timedelta(milliseconds=200), max_backoff=timedelta(seconds=2))
+
 SPECS = [
+    JobSpec(name="test_effect", payload_model=EffectPayload, work="tests.jobapp.jobs.effect",
+            default_id=lambda p: f"test-effect:{p.key}", entity_id=lambda p: p.key, queue="testing", retry=OUTAGE),
     JobSpec(name="test_record", payload_model=KeyPayload, work="tests.jobapp.jobs.record",
             default_id=lambda p: f"test-record:{p.key}", entity_id=lambda p: p.key, queue="testing", retry=FAST),
     JobSpec(name="test_flaky", payload_model=KeyPayload, work="tests.jobapp.jobs.flaky",

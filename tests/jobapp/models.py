@@ -11,3 +11,11 @@ class Execution(models.Model):
     attempt = models.PositiveIntegerField(default=1)
     pid = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(auto_now_add=True)
+
+
+class Effect(models.Model):
+    """The side effect of a `test_effect` job: written once per key (the job checks first), like a sent reminder."""
+
+    key = models.CharField(max_length=200, db_index=True)
+    pid = models.PositiveIntegerField(default=0)
+    done_at = models.DateTimeField(auto_now_add=True)

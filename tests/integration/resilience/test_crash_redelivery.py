@@ -37,7 +37,7 @@ def test_requeue_dead_workers__hands_back_only_a_dead_workers_messages(clean_bro
 
 def test_maintenance_interval__bounded_by_the_heartbeat_timeout(clean_broker):
     default = make_broker(settings.REDIS_URL, heartbeat_timeout=60_000)
-    assert default.maintenance_interval == 5.0
+    assert default.maintenance_interval == 2.0
     assert clean_broker.maintenance_interval <= clean_broker.heartbeat_timeout / 1000 / 4
 
 
