@@ -5,7 +5,9 @@ on the same queue, with a `maintenance_chance` in a million per fetch: with the
 defaults that took many minutes. Here every worker process runs that
 maintenance for every declared queue at least every `maintenance_interval`, so
 a message of a killed worker is back within the heartbeat timeout plus that
-interval. The broker adds this middleware itself: no setting can forget it.
+interval. It also hands back messages stranded in this worker's own ack sets
+by a fetch whose reply was lost (a Redis restart mid-fetch). The broker adds
+this middleware itself: no setting can forget it.
 """
 
 from __future__ import annotations
@@ -46,11 +48,11 @@ class Maintenance(Middleware):
         interval = broker.maintenance_interval
         while not self._stop.is_set():
             try:
-                moved = broker.requeue_dead_workers()
+                moved = broker.requeue_dead_workers() + broker.requeue_orphans()
             except redis.RedisError as exc:
                 # Redis is down or restarting: the consumers log that too; try again next round.
                 logger.debug("maintenance could not reach Redis: %s", exc)
             else:
                 if moved:
-                    logger.warning("requeued %d messages of dead workers", moved, extra={"requeued": moved})
+                    logger.warning("requeued %d messages of dead workers or lost fetches", moved, extra={"requeued": moved})
             self._stop.wait(interval)

@@ -9,6 +9,7 @@ processes, at the cost of one Redis call like a plain `send`.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -29,6 +30,7 @@ from gifting_jobs.broker import scripts
 from gifting_jobs.broker.bands import band_queues
 from gifting_jobs.broker.breaker import DEFAULT_OPEN_SECONDS, CircuitBreaker
 from gifting_jobs.broker.keys import (
+    DELAY_SUFFIX,
     MESSAGES_SUFFIX,
     QUARANTINE_QUEUE,
     KeyLayout,
@@ -135,6 +137,11 @@ class RedisBroker(DramatiqRedisBroker):
         # Per Redis message id: times fetched (filled by consumer threads, read by workers).
         self._fetch_counts: dict[str, int] = {}
         self._finishing: dict[str, tuple[str, str]] = {}
+        # Redis ids of the messages this process fetched and still holds (unacked), and per
+        # queue the ack-set members it did not hold at the last maintenance (see `requeue_orphans`).
+        self._held: set[str] = set()
+        self._held_lock = threading.Lock()
+        self._orphan_candidates: dict[str, set[str]] = {}
         self._send_unique = self.client.register_script(scripts.SEND_UNIQUE)
         self._compare_and_delete = self.client.register_script(scripts.COMPARE_AND_DELETE)
         self._ack = self.client.register_script(scripts.ACK)
@@ -269,6 +276,7 @@ class RedisBroker(DramatiqRedisBroker):
             [old_id, moved.options["redis_message_id"], moved.encode()],
         )
         self._fetch_counts.pop(old_id, None)
+        self._release_held(old_id)
 
     def declare_queue(self, queue_name: str) -> None:
         """Declare a logical queue's priority bands along with it."""
@@ -362,9 +370,13 @@ class RedisBroker(DramatiqRedisBroker):
     def do_fetch(self, queue_name: str, prefetch: int) -> list[bytes]:
         """Dramatiq's fetch, then one call counting the fetched messages (delay queues excepted)."""
         messages = self._dispatch("fetch")(queue_name, prefetch)
-        if not messages or queue_name.endswith(".DQ"):
+        if not messages:
             return messages
         ids = [_redis_message_id(data) for data in messages if data is not None]
+        with self._held_lock:
+            self._held.update(ids)
+        if queue_name.endswith(DELAY_SUFFIX):
+            return messages
         counts = self._run(self._count, [self.keys.deliveries(rid) for rid in ids], [DELIVERIES_TTL_MS])
         self._fetch_counts.update(zip(ids, (int(c) for c in counts)))
         return messages
@@ -372,6 +384,7 @@ class RedisBroker(DramatiqRedisBroker):
     def do_requeue(self, queue_name: str, *redis_message_ids: str) -> None:
         """Hand unprocessed prefetched messages back (worker shutdown), uncounting their fetch."""
         self._dispatch("requeue")(queue_name, *redis_message_ids)
+        self._release_held(*redis_message_ids)
         pipe = self.client.pipeline(transaction=False)
         for rid in redis_message_ids:
             self._fetch_counts.pop(rid, None)
@@ -416,6 +429,7 @@ class RedisBroker(DramatiqRedisBroker):
             )
         self._finishing.pop(redis_message_id, None)
         self._fetch_counts.pop(redis_message_id, None)
+        self._release_held(redis_message_id)
 
     def do_nack(self, queue_name: str, redis_message_id: str) -> None:
         # Dead-lettering is rare: Dramatiq's nack, then our cleanup. Each step
@@ -428,6 +442,38 @@ class RedisBroker(DramatiqRedisBroker):
                 self.finish(*finishing)
         self._finishing.pop(redis_message_id, None)
         self._fetch_counts.pop(redis_message_id, None)
+        self._release_held(redis_message_id)
+
+    def _release_held(self, *redis_message_ids: str) -> None:
+        with self._held_lock:
+            self._held.difference_update(redis_message_ids)
+
+    def requeue_orphans(self) -> int:
+        """Hand back messages in this worker's own ack sets that it does not hold; returns how many.
+
+        A fetch whose reply was lost (Redis restarted between running the
+        script and answering) leaves messages in this live worker's ack set
+        that no thread will ever run or ack, and a live worker's messages are
+        never requeued by the dead-worker maintenance. A member is requeued
+        when two maintenance runs in a row found it unheld (a fetch in
+        progress is held within milliseconds).
+        """
+        queues = sorted(self.queues | self.delay_queues)
+        pipe = self.client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.smembers(self.keys.acks(self.broker_id, queue))
+        members = pipe.execute()
+        with self._held_lock:
+            held = set(self._held)
+        requeued = 0
+        for queue, found in zip(queues, members, strict=True):
+            unheld = {_text(m) for m in found} - held
+            orphans = unheld & self._orphan_candidates.get(queue, set())
+            if orphans:
+                self._dispatch("requeue")(queue, *sorted(orphans))
+                requeued += len(orphans)
+            self._orphan_candidates[queue] = unheld - orphans
+        return requeued
 
     def keep_dead_letter(self, job_id: str, record: dict[str, Any]) -> None:
         """Keep a dead letter in Redis while Postgres cannot take it (see `pending_dead_letters`)."""

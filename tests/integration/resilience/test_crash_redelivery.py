@@ -79,3 +79,17 @@ def test_quarantine__a_redelivered_message_moves_with_its_origin_and_keeps_its_j
     assert not clean_broker.client.sismember(
         clean_broker.keys.acks(clean_broker.broker_id, job.queue), message.options["redis_message_id"]
     )
+
+
+def test_requeue_orphans__a_fetch_whose_reply_was_lost_is_handed_back(clean_broker, queued, transactional_db):
+    # Given a message moved into this worker's ack set by a fetch whose reply never arrived
+    job = enqueue("test_record", {"key": "lost-reply", "triggered_by": "manual"}, {})
+    assert clean_broker._dispatch("fetch")(job.queue, 1)  # Dramatiq's script alone: nothing records it as held.
+    held_job = enqueue("test_record", {"key": "held", "triggered_by": "manual"}, {})
+    assert clean_broker.do_fetch(held_job.queue, 1)  # A normal fetch: held by this process.
+
+    # When maintenance runs twice, the orphan goes back to its queue; the held message stays
+    assert clean_broker.requeue_orphans() == 0
+    assert clean_broker.requeue_orphans() == 1
+    assert [m.message_id for m in queued(job.queue)] == [job.message_id]
+    assert clean_broker.requeue_orphans() == 0
