@@ -11,6 +11,7 @@ from dramatiq.message import Message
 
 from gifting_jobs.broker.redis_broker import MOVED_TO_QUARANTINE, QUARANTINED_FROM
 from gifting_jobs.conf import get_settings
+from gifting_jobs.middleware.run_alone import RunAloneGate
 from gifting_jobs.observability import JobContext
 
 logger = logging.getLogger(__name__)
@@ -23,19 +24,25 @@ class DeadLetters(Middleware):
     segfaults or OOMs its worker would loop), and a crash kills every job
     running in the process, not only the one to blame. So a redelivered
     message never runs among the others: it moves to the quarantine lane
-    (`gj-quarantine`), where each worker runs one message at a time. Only a
-    crash there is blamed: a job is run at most 1 + `MAX_WORKER_CRASHES`
+    (`gj-quarantine`), where each worker runs one message at a time, alone in
+    its process (`RunAloneGate`: running jobs finish first, new ones wait).
+    Only a crash there is blamed: a job is run at most 1 + `MAX_WORKER_CRASHES`
     times in all; the next delivery records it as "crashed" and skips it.
 
     A dead letter that Postgres cannot take (an outage) is kept in Redis and
     written by the relay once Postgres answers (`dead_letters.flush_kept_dead_letters`).
     """
 
+    def __init__(self) -> None:
+        self.gate = RunAloneGate()
+
     def before_process_message(self, broker: Broker, message: Message) -> None:
+        quarantined = QUARANTINED_FROM in message.options
+        self.gate.enter(alone=quarantined)
         starts = message.options.pop("starts_after_crash", 0)
         if not starts:
             return
-        if QUARANTINED_FROM not in message.options:
+        if not quarantined:
             # Redelivered after its worker died: maybe the culprit, maybe a bystander.
             broker.quarantine(message)
             message.options[MOVED_TO_QUARANTINE] = True
@@ -66,9 +73,13 @@ class DeadLetters(Middleware):
         message.fail()
         raise SkipMessage()
 
+    def after_skip_message(self, broker: Broker, message: Message) -> None:
+        self.gate.leave()
+
     def after_process_message(
         self, broker: Broker, message: Message, *, result: Any = None, exception: BaseException | None = None
     ) -> None:
+        self.gate.leave()
         if exception is None or not message.failed:
             return
         from gifting_jobs.dead_letters import record_failure_or_keep
