@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 from uuid import uuid4
@@ -80,16 +81,13 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class _retried_by_dramatiq:
+@contextmanager
+def _retried_by_dramatiq() -> Iterator[None]:
     """Turn a Redis timeout into the connection error on which Dramatiq retries an ack or nack."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
-        if isinstance(exc, redis.TimeoutError):
-            raise redis.ConnectionError(str(exc)) from exc
-        return False
+    try:
+        yield
+    except redis.TimeoutError as exc:
+        raise redis.ConnectionError(str(exc)) from exc
 
 
 class SendMode(StrEnum):
