@@ -16,7 +16,7 @@ Dramatiq's layout (dramatiq/brokers/redis/dispatch.lua), for a physical queue
 gifting_jobs' own state lives under `ns:gj:`: job-id locks, delivery and start
 counters of messages, recent durations per job type, marks (scheduling), and
 dead letters waiting for Postgres (`ns:gj:dead-letters`, a hash keyed by job id).
-The quarantine lane is the physical queue `gj-quarantine` (see `QUARANTINE_QUEUE`).
+Each logical queue `q` has a quarantine lane, the physical queue `q.quarantine`.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ DELAY_SUFFIX = ".DQ"
 DEAD_SUFFIX = ".XQ"
 #: Suffix of the hash holding a queue's encoded messages.
 MESSAGES_SUFFIX = ".msgs"
-#: The quarantine lane: a message redelivered after a worker died runs here, one at a time per worker.
-QUARANTINE_QUEUE = "gj-quarantine"
+#: Suffix of a logical queue's quarantine lane: a message redelivered after its worker
+#: died runs there, one at a time per worker process, alone in it.
+QUARANTINE_SUFFIX = ".quarantine"
 #: A job id lock whose owner is `held:<message id>` is taken by a job waiting in Postgres.
 HELD_PREFIX = "held:"
 
@@ -52,8 +53,17 @@ def base_queue(physical: str) -> str:
 
 
 def is_auxiliary_queue(name: str) -> bool:
-    """Whether a declared queue is a delay or dead-letter queue rather than a consumed one."""
-    return name.endswith((DELAY_SUFFIX, DEAD_SUFFIX))
+    """Whether a declared queue is a delay, dead-letter or quarantine queue rather than a logical queue's band."""
+    return name.endswith((DELAY_SUFFIX, DEAD_SUFFIX, QUARANTINE_SUFFIX))
+
+
+def quarantine_queue(logical: str) -> str:
+    """The quarantine lane of a logical queue."""
+    return logical + QUARANTINE_SUFFIX
+
+
+def is_quarantine_queue(name: str) -> bool:
+    return name.endswith(QUARANTINE_SUFFIX)
 
 
 def glob_escape(text: str) -> str:

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 from dramatiq.middleware import Middleware
+
+from gifting_jobs.broker.bands import logical_queue
+from gifting_jobs.broker.keys import is_auxiliary_queue, quarantine_queue
 
 if TYPE_CHECKING:
     from dramatiq.broker import Broker
@@ -31,6 +34,15 @@ class Maintenance(Middleware):
     def __init__(self) -> None:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def before_worker_boot(self, broker: Broker, worker: Any) -> None:
+        # A worker limited to some queues (`--queues`) consumes their quarantine lanes too,
+        # else their redelivered messages would wait there forever.
+        whitelist = getattr(worker, "consumer_whitelist", None)
+        if whitelist:
+            whitelist.update(
+                quarantine_queue(logical_queue(name)) for name in list(whitelist) if not is_auxiliary_queue(name)
+            )
 
     def after_worker_boot(self, broker: Broker, worker: object) -> None:
         self._stop.clear()

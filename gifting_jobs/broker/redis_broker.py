@@ -28,15 +28,16 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from gifting_jobs.broker import scripts
-from gifting_jobs.broker.bands import band_queues
+from gifting_jobs.broker.bands import band_queues, logical_queue
 from gifting_jobs.broker.breaker import DEFAULT_OPEN_SECONDS, CircuitBreaker
 from gifting_jobs.broker.keys import (
     DELAY_SUFFIX,
     MESSAGES_SUFFIX,
-    QUARANTINE_QUEUE,
     KeyLayout,
     held_owner,
     is_auxiliary_queue,
+    is_quarantine_queue,
+    quarantine_queue,
 )
 from gifting_jobs.broker.maintenance import Maintenance
 
@@ -153,7 +154,6 @@ class RedisBroker(DramatiqRedisBroker):
         self._hook_table: dict[str, list[tuple[Middleware, Callable[..., Any]]]] = {}
         # Owned by the broker, not the settings: crash redelivery must not depend on configuration.
         self.add_middleware(Maintenance())
-        super().declare_queue(QUARANTINE_QUEUE)
 
     # Dramatiq calls every middleware's hook for every signal (several per
     # enqueue and per job), though most hooks are the base class's no-ops. These
@@ -218,8 +218,8 @@ class RedisBroker(DramatiqRedisBroker):
         return result
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
-        """Dramatiq's consumer; the quarantine lane's fetches one message at a time."""
-        if queue_name == QUARANTINE_QUEUE:
+        """Dramatiq's consumer; a quarantine lane's fetches one message at a time."""
+        if is_quarantine_queue(queue_name):
             prefetch = 1
         return super().consume(queue_name, prefetch, timeout)
 
@@ -252,14 +252,15 @@ class RedisBroker(DramatiqRedisBroker):
         )
 
     def quarantine(self, message: Message) -> None:
-        """Move a fetched, redelivered message into the quarantine lane (instead of running it).
+        """Move a fetched, redelivered message into its logical queue's quarantine lane (instead of running it).
 
         It goes under a new Redis id with `quarantined_from` naming its queue;
         the caller then skips the message (the ack that follows finds nothing to do).
         """
         old_id = message.options["redis_message_id"]
+        lane = quarantine_queue(logical_queue(message.queue_name))
         moved = message.copy(
-            queue_name=QUARANTINE_QUEUE,
+            queue_name=lane,
             options={"redis_message_id": str(uuid4()), QUARANTINED_FROM: message.queue_name},
         )
         moved.options.pop(MOVED_TO_QUARANTINE, None)
@@ -268,8 +269,8 @@ class RedisBroker(DramatiqRedisBroker):
             [
                 self.keys.acks(self.broker_id, message.queue_name),
                 self.keys.messages(message.queue_name),
-                self.keys.queue(QUARANTINE_QUEUE),
-                self.keys.messages(QUARANTINE_QUEUE),
+                self.keys.queue(lane),
+                self.keys.messages(lane),
             ],
             [old_id, moved.options["redis_message_id"], moved.encode()],
         )
@@ -277,12 +278,13 @@ class RedisBroker(DramatiqRedisBroker):
         self._release_held(old_id)
 
     def declare_queue(self, queue_name: str) -> None:
-        """Declare a logical queue's priority bands along with it."""
+        """Declare a logical queue's priority bands and quarantine lane along with it."""
         if is_auxiliary_queue(queue_name):
             super().declare_queue(queue_name)
             return
         for name in band_queues(queue_name):
             super().declare_queue(name)
+        super().declare_queue(quarantine_queue(queue_name))
 
     def key(self, *parts: str) -> str:
         """A key of gifting_jobs' own state, inside the broker's namespace."""

@@ -24,7 +24,7 @@ class DeadLetters(Middleware):
     segfaults or OOMs its worker would loop), and a crash kills every job
     running in the process, not only the one to blame. So a redelivered
     message never runs among the others: it moves to the quarantine lane
-    (`gj-quarantine`), where each worker runs one message at a time, alone in
+    (`<queue>.quarantine`), where each worker runs one message at a time, alone in
     its process (`RunAloneGate`: running jobs finish first, new ones wait).
     Only a crash there is blamed: a job is run at most 1 + `MAX_WORKER_CRASHES`
     times in all; the next delivery records it as "crashed" and skips it.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from dramatiq.message import Message
 
-from gifting_jobs.broker.keys import QUARANTINE_QUEUE
+from gifting_jobs.broker.keys import quarantine_queue
 from gifting_jobs.dispatch import enqueue
 from gifting_jobs.models import FailedJob
 from tests.conftest import wait_until
@@ -61,7 +61,7 @@ def test_worker__redelivers_a_dead_workers_jobs_on_the_timer_without_maintenance
     runs = Execution.objects.filter(key__startswith="bystander-")
     assert sorted(runs.values_list("key", flat=True)) == ["bystander-0", "bystander-1", "bystander-2"]
     assert not FailedJob.objects.exists()
-    assert clean_broker.client.llen(clean_broker.keys.queue(QUARANTINE_QUEUE)) == 0
+    assert clean_broker.client.llen(clean_broker.keys.queue(quarantine_queue("testing"))) == 0
 
 
 def test_quarantine__a_redelivered_message_moves_with_its_origin_and_keeps_its_job_id(clean_broker, queued, transactional_db):
@@ -71,7 +71,7 @@ def test_quarantine__a_redelivered_message_moves_with_its_origin_and_keeps_its_j
 
     clean_broker.quarantine(message)
 
-    (moved,) = queued(QUARANTINE_QUEUE)
+    (moved,) = queued("testing.quarantine")
     assert moved.message_id == job.message_id
     assert moved.options["quarantined_from"] == job.queue
     assert moved.options["redis_message_id"] != message.options["redis_message_id"]

@@ -39,7 +39,7 @@ def test_worker_killed_mid_job__job_is_redelivered(clean_broker, worker_processe
 def test_job_that_kills_its_worker__is_dead_lettered_after_the_cap(clean_broker, worker_processes):
     job = enqueue("test_crash", {"key": "segfault", "triggered_by": "manual"}, {})
     for _ in range(MAX_RESTARTS):
-        process = worker_processes("--queues", "crashing", "gj-quarantine")
+        process = worker_processes("--queues", "crashing")
         wait_until(
             lambda: process.proc.poll() is not None or FailedJob.objects.filter(job_id=job.id).exists(),
             timeout=60,
