@@ -18,7 +18,7 @@ from uuid import uuid4
 
 import redis
 from dramatiq.broker import Consumer
-from dramatiq.brokers.redis import RedisBroker as DramatiqRedisBroker
+from dramatiq.brokers.redis import RedisBroker as DramatiqRedisBroker, _RedisConsumer
 from dramatiq.common import current_millis, dq_name
 from dramatiq.message import Message
 from dramatiq.middleware import Middleware, MiddlewareError
@@ -138,7 +138,7 @@ class RedisBroker(DramatiqRedisBroker):
         self._finishing: dict[str, tuple[str, str]] = {}
         # Redis ids of the messages this process fetched and still holds (unacked), and per
         # queue the ack-set members it did not hold at the last maintenance (see `requeue_orphans`).
-        self._held: set[str] = set()
+        self._held: dict[str, str] = {}
         self._held_lock = threading.Lock()
         self._orphan_candidates: dict[str, set[str]] = {}
         self._send_unique = self.client.register_script(scripts.SEND_UNIQUE)
@@ -216,6 +216,10 @@ class RedisBroker(DramatiqRedisBroker):
             raise
         self.breaker.reset()
         return result
+
+    @property
+    def consumer_class(self) -> type[_RedisConsumer]:
+        return _Consumer
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
         """Dramatiq's consumer; a quarantine lane's fetches one message at a time."""
@@ -374,7 +378,7 @@ class RedisBroker(DramatiqRedisBroker):
             return messages
         ids = [_redis_message_id(data) for data in messages if data is not None]
         with self._held_lock:
-            self._held.update(ids)
+            self._held.update(dict.fromkeys(ids, queue_name))
         if queue_name.endswith(DELAY_SUFFIX):
             return messages
         counts = self._run(self._count, [self.keys.deliveries(rid) for rid in ids], [DELIVERIES_TTL_MS])
@@ -446,7 +450,12 @@ class RedisBroker(DramatiqRedisBroker):
 
     def _release_held(self, *redis_message_ids: str) -> None:
         with self._held_lock:
-            self._held.difference_update(redis_message_ids)
+            for rid in redis_message_ids:
+                self._held.pop(rid, None)
+
+    def _release_queue(self, queue_name: str) -> None:
+        with self._held_lock:
+            self._held = {rid: queue for rid, queue in self._held.items() if queue != queue_name}
 
     def requeue_orphans(self) -> int:
         """Hand back messages in this worker's own ack sets that it does not hold; returns how many.
@@ -535,3 +544,23 @@ class RedisBroker(DramatiqRedisBroker):
         if "path" in kwargs:
             return f"unix:{kwargs['path']} db {kwargs.get('db', 0)}"
         return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+
+
+class _Consumer(_RedisConsumer):
+    """Dramatiq's Redis consumer, telling the broker which fetched messages it drops when it closes.
+
+    A consumer is closed and replaced after a connection error. Its prefetched
+    messages never handed out, and on a delay queue the delayed messages its
+    thread kept in memory (Dramatiq drops them on a connection error), stay in
+    this worker's ack set with no thread to run them: released, they become
+    orphans that `requeue_orphans` hands back.
+    """
+
+    def close(self) -> None:
+        broker: RedisBroker = self.broker
+        if self.queue_name.endswith(DELAY_SUFFIX):
+            broker._release_queue(self.queue_name)
+        else:
+            broker._release_held(*(_redis_message_id(data) for data in self.message_cache if data is not None))
+        self.message_cache = []
+        super().close()

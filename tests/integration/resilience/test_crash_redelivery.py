@@ -93,3 +93,16 @@ def test_requeue_orphans__a_fetch_whose_reply_was_lost_is_handed_back(clean_brok
     assert clean_broker.requeue_orphans() == 1
     assert [m.message_id for m in queued(job.queue)] == [job.message_id]
     assert clean_broker.requeue_orphans() == 0
+
+
+def test_requeue_orphans__a_closed_consumers_unhanded_prefetch_is_handed_back(clean_broker, queued, transactional_db):
+    # Given a consumer that prefetched two messages and handed out one, then closed (a connection error)
+    jobs = [enqueue("test_record", {"key": f"cache-{n}", "triggered_by": "manual"}, {}) for n in range(2)]
+    consumer = clean_broker.consume(jobs[0].queue, prefetch=2, timeout=10)
+    handed_out = next(consumer)
+    consumer.close()
+
+    # When maintenance runs twice, the message never handed out goes back; the handed-out one stays
+    assert clean_broker.requeue_orphans() == 0
+    assert clean_broker.requeue_orphans() == 1
+    assert [m.message_id for m in queued(jobs[0].queue)] == [j.message_id for j in jobs if j.message_id != handed_out.message_id]
