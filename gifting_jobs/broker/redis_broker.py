@@ -381,7 +381,12 @@ class RedisBroker(DramatiqRedisBroker):
             self._held.update(dict.fromkeys(ids, queue_name))
         if queue_name.endswith(DELAY_SUFFIX):
             return messages
-        counts = self._run(self._count, [self.keys.deliveries(rid) for rid in ids], [DELIVERIES_TTL_MS])
+        try:
+            counts = self._run(self._count, [self.keys.deliveries(rid) for rid in ids], [DELIVERIES_TTL_MS])
+        except redis.RedisError:
+            # The messages are in this worker's ack set now: they must reach the consumer,
+            # or nothing would run or ack them. Uncounted, they pass for first deliveries.
+            return messages
         self._fetch_counts.update(zip(ids, (int(c) for c in counts)))
         return messages
 

@@ -8,9 +8,9 @@ a scenario names a setting through the environment (and the table says so).
 
 import os
 
-from core.settings import GIFTING_JOBS as SHIPPED_GIFTING_JOBS
-from tests.settings import *  # noqa: F403
+from tests.settings import *  # noqa: F403  (first: it sets this run's Redis namespace)
 from tests.settings import DRAMATIQ_BROKER
+from core.settings import GIFTING_JOBS as SHIPPED_GIFTING_JOBS  # noqa: E402
 
 #: Dramatiq's (and the shipped settings') defaults.
 SHIPPED_HEARTBEAT_TIMEOUT_MS = 60_000
