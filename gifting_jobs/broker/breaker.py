@@ -34,8 +34,8 @@ class CircuitBreaker:
         return time.monotonic() < self._open_until
 
     def check(self) -> None:
-        """Raise `BrokerUnavailable` while open; a no-op when closed."""
-        if self.is_open:
+        """Raise `BrokerUnavailable` while open; a no-op when closed (no clock read: a hot path)."""
+        if self._open_until and self.is_open:
             raise BrokerUnavailable(
                 f"Redis did not answer an enqueue in the last {self.open_seconds:g} s: not tried again yet"
             )
