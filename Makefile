@@ -8,11 +8,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-fast lint browser hostproject demo bench relevance check clean
+.PHONY: help venv test test-fast lint browser hostproject faults demo bench relevance check clean
 
 help:
 	@echo "make test   - bootstrap the venv and run the whole suite (real Postgres+pgvector, Redis, workers)"
 	@echo "make browser - the admin in headless Chromium (needs Debian's chromium and chromium-driver)"
+	@echo "make faults - run the fault suite (outages and crashes against real processes) and print its table"
 	@echo "make demo   - bootstrap and run the end-to-end demo on the embedded defaults"
 	@echo "make hostproject - the README's 'Add gifting_jobs to your Django project' on a fresh startproject, from the wheel"
 	@echo "make bench  - run the benchmarks in bench/"
@@ -54,6 +55,10 @@ browser: venv
 # The wheel in a fresh virtualenv, `startproject`, the README's lines, a worker, the admin (~1 min).
 hostproject: venv
 	$(BIN)/python -m pytest $(HOSTPROJECT_TEST)
+
+# Fault scenarios on the shipped defaults; they are deselected from `make test` unless GIFTING_FAULTS is set.
+faults: venv
+	GIFTING_FAULTS=1 $(BIN)/python -m pytest tests/faults -m faults --ds=tests.faults.settings -p no:cacheprovider
 
 # The demo is a development run: DEBUG on (DJANGO_DEBUG=1) lets it sign with the dev webhook secret.
 demo: venv

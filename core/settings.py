@@ -99,6 +99,7 @@ DRAMATIQ_BROKER = gifting_settings.dramatiq_broker(
     socket_timeout=float(os.environ.get("REDIS_SOCKET_TIMEOUT", gifting_settings.DEFAULT_SOCKET_TIMEOUT_SECONDS)),
     socket_connect_timeout=float(os.environ.get("REDIS_CONNECT_TIMEOUT", gifting_settings.DEFAULT_CONNECT_TIMEOUT_SECONDS)),
     worker_timeout_ms=int(os.environ.get("DRAMATIQ_WORKER_TIMEOUT_MS", gifting_settings.DEFAULT_WORKER_TIMEOUT_MS)),
+    enqueue_timeout=float(os.environ.get("REDIS_ENQUEUE_TIMEOUT", gifting_settings.DEFAULT_ENQUEUE_TIMEOUT_SECONDS)),
 )
 
 #: Django's task API (`@task`) runs on the gifting_jobs spine: Dramatiq workers, results in Postgres.
@@ -143,6 +144,7 @@ GIFTING_JOBS: dict[str, Any] = {
     "PUSH_BACKEND": os.environ.get("GIFTING_PUSH_BACKEND", "gifting_jobs.providers.push.console.ConsolePushBackend"),
     "PUSH_URL": os.environ.get("GIFTING_PUSH_URL", ""),
     "REMINDER_SWEEP_SECONDS": int(os.environ.get("GIFTING_REMINDER_SWEEP_SECONDS", "60")),
+    "RECONCILE_SECONDS": int(os.environ.get("GIFTING_RECONCILE_SECONDS", "3600")),
 }
 
 #: The 500 debug page (DEBUG on) and error emails mask passwords inside URLs (DATABASE_URL, REDIS_URL).

@@ -140,6 +140,10 @@ class GiftingJobsSettings(BaseModel):
     METRICS_WINDOW: int = Field(default=1000, ge=10, le=100000)
     #: Interval of the due-reminder sweep (the scheduler reads it).
     REMINDER_SWEEP_SECONDS: int = Field(default=60, ge=5, le=86400)
+    #: Interval of the reconcile duty, which re-enqueues the jobs of stale products and profiles.
+    RECONCILE_SECONDS: int = Field(default=3600, ge=5, le=86400)
+    #: Stale rows of each kind one reconcile run re-enqueues at most.
+    RECONCILE_LIMIT: int = Field(default=1000, ge=1, le=100000)
     #: Days kept of dispatched schedules, resolved dead letters and job executions.
     RETENTION_DAYS: int = Field(default=30, ge=1, le=3650)
     #: Bearer token of the HTTP push backend (sent as `Authorization: Bearer …`).

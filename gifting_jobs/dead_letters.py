@@ -6,24 +6,27 @@ The worker middleware, the relay, the admin actions and the
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
+from dramatiq.message import Message
 
 from gifting_jobs.broker.bands import logical_queue
 from gifting_jobs.broker.keys import base_queue
+from gifting_jobs.broker.redis_broker import QUARANTINED_FROM
 from gifting_jobs.limits import ERROR_CLASS_MAX_LENGTH
 from gifting_jobs.models import FailedJob, FailedJobReason, FailedJobStatus
 from gifting_jobs.payloads import TriggeredBy
 
 if TYPE_CHECKING:
     from dramatiq.broker import MessageProxy
-    from dramatiq.message import Message
 
+    from gifting_jobs.broker import RedisBroker
     from gifting_jobs.dispatch import Job
 
 logger = logging.getLogger(__name__)
@@ -44,7 +47,7 @@ def record_failure(
     fields: dict[str, Any] = {
         "message_id": message.message_id,
         "job_type": message.actor_name,
-        "queue": base_queue(message.queue_name),
+        "queue": base_queue(options.get(QUARANTINED_FROM) or message.queue_name),
         "entity_id": str(options.get("entity_id", "")),
         "payload": payload,
         "options": {k: options[k] for k in ("priority", "attempts", "triggered_by") if k in options},
@@ -56,7 +59,7 @@ def record_failure(
         "last_failed_at": now,
         "retry_of_id": options.get("retry_of"),
     }
-    job_id = str(options.get("job_id", message.message_id))
+    job_id = job_id_of(message)
     for _ in range(2):
         updated = FailedJob.objects.filter(job_id=job_id, status=FailedJobStatus.OPEN)
         if updated.update(**fields):
@@ -67,6 +70,65 @@ def record_failure(
         except IntegrityError:
             continue  # Another worker opened the row meanwhile: update it instead.
     return FailedJob.objects.get(job_id=job_id, status=FailedJobStatus.OPEN)
+
+
+def job_id_of(message: Message[Any] | MessageProxy) -> str:
+    """The job id a message carries (its message id for a message sent without one)."""
+    return str(message.options.get("job_id", message.message_id))
+
+
+def record_failure_or_keep(
+    broker: RedisBroker,
+    message: Message[Any] | MessageProxy,
+    *,
+    reason: FailedJobReason,
+    error_class: str,
+    error_message: str,
+    traceback: str = "",
+) -> FailedJob | None:
+    """`record_failure`; if Postgres cannot take it, keep the dead letter in Redis and return None.
+
+    The relay writes kept dead letters once Postgres answers
+    (`flush_kept_dead_letters`), so a job that fails for good during an outage
+    still ends up where the admin and `retry_failed_jobs` see it.
+    """
+    try:
+        return record_failure(
+            message, reason=reason, error_class=error_class, error_message=error_message, traceback=traceback
+        )
+    except DatabaseError as exc:
+        # The connection is broken: drop it, so the next job opens a fresh one.
+        connection.close_if_unusable_or_obsolete()
+        job_id = job_id_of(message)
+        fields = {"reason": reason, "error_class": error_class, "error_message": error_message, "traceback": traceback}
+        broker.keep_dead_letter(job_id, {"message": message.asdict(), **fields})
+        logger.error(
+            "dead letter of job %s kept in Redis until Postgres answers: %s",
+            job_id,
+            exc,
+            extra={"job_id": job_id, "job_type": message.actor_name, "entity_id": message.options.get("entity_id")},
+        )
+        return None
+
+
+def flush_kept_dead_letters(broker: RedisBroker, *, limit: int) -> int:
+    """Write dead letters kept in Redis during a Postgres outage; returns how many were written.
+
+    Each is dropped from Redis only after its row is written (a rewrite updates
+    the same open row), and only if no newer failure of its job replaced it.
+    Raises `DatabaseError` while Postgres is still down.
+    """
+    written = 0
+    for job_id, data in broker.pending_dead_letters(limit=limit):
+        record = json.loads(data)
+        raw = record.pop("message")
+        message: Message[Any] = Message(**{**raw, "args": tuple(raw.get("args", ()))})
+        record_failure(message, **record)
+        broker.drop_dead_letter(job_id, data)
+        written += 1
+    if written:
+        logger.info("wrote %d dead letters kept in Redis during a database outage", written)
+    return written
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,8 @@ DEFAULT_MAINTENANCE_CHANCE = 1000
 DEFAULT_SOCKET_TIMEOUT_SECONDS = 5.0
 #: Bounds a Redis connect: a refused or unreachable Redis is noticed at once.
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 1.0
+#: Total seconds an enqueue may spend on a Redis that does not answer; then the job is held in Postgres.
+DEFAULT_ENQUEUE_TIMEOUT_SECONDS = 2.0
 #: Seconds a database connection is reused (workers: between jobs).
 DEFAULT_CONN_MAX_AGE = 60
 
@@ -66,6 +68,7 @@ def dramatiq_broker(
     socket_timeout: float = DEFAULT_SOCKET_TIMEOUT_SECONDS,
     socket_connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
     worker_timeout_ms: int = DEFAULT_WORKER_TIMEOUT_MS,
+    enqueue_timeout: float = DEFAULT_ENQUEUE_TIMEOUT_SECONDS,
     extra_middleware: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The complete `DRAMATIQ_BROKER` setting: our Redis broker and every middleware in order.
@@ -84,6 +87,8 @@ def dramatiq_broker(
             "socket_connect_timeout": socket_connect_timeout,
             # Longest wait of an idle consumer for a send to wake it.
             "worker_timeout": worker_timeout_ms,
+            # Total time an enqueue may wait on Redis before the job is held in Postgres.
+            "enqueue_timeout": enqueue_timeout,
         },
         "MIDDLEWARE": [*MIDDLEWARE, *extra_middleware],
     }

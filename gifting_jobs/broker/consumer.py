@@ -37,8 +37,10 @@ from dramatiq.middleware import Middleware
 from dramatiq.worker import ConsumerThread, Worker, WorkerThread
 
 from gifting_jobs.broker.bands import BAND_SUFFIX, Band
+from gifting_jobs.broker.keys import DELAY_SUFFIX
 
 if TYPE_CHECKING:
+    from gifting_jobs.broker.redis_broker import RedisBroker
     from gifting_jobs.broker.wakeups import WakeUps
 
 #: How often a consumer of a stopping worker polls while the worker threads finish.
@@ -57,7 +59,45 @@ def band_rank(physical: str) -> int:
     return BAND_RANK[BAND_SUFFIX[Band.NORMAL]]
 
 
-class WakingConsumer(_RedisConsumer):
+#: Where a Redis message id sits in Dramatiq's JSON encoding of a message.
+_REDIS_ID_MARK = b'"redis_message_id":"'
+
+
+def redis_message_id(data: bytes) -> str:
+    """A fetched message's Redis id, found without decoding the whole message.
+
+    In Dramatiq's JSON encoding, `options` comes after the payload and string
+    values are escaped, so the last unescaped mark is the message's own.
+    Other encoders fall back to a full decode.
+    """
+    at = data.rfind(_REDIS_ID_MARK)
+    if at >= 0:
+        start = at + len(_REDIS_ID_MARK)
+        return data[start : data.index(b'"', start)].decode()
+    return str(Message.decode(data).options["redis_message_id"])
+
+
+class ReleasingConsumer(_RedisConsumer):
+    """Dramatiq's Redis consumer, telling the broker which fetched messages it drops when it closes.
+
+    A consumer is closed and replaced after a connection error. Its prefetched
+    messages never handed out, and on a delay queue the delayed messages its
+    thread kept in memory (Dramatiq drops them on a connection error), stay in
+    this worker's ack set with no thread to run them: released, they become
+    orphans that `RedisBroker.requeue_orphans` hands back.
+    """
+
+    def close(self) -> None:
+        broker: RedisBroker = self.broker
+        if self.queue_name.endswith(DELAY_SUFFIX):
+            broker._release_queue(self.queue_name)
+        else:
+            broker._release_held(*(redis_message_id(data) for data in self.message_cache if data is not None))
+        self.message_cache = []
+        super().close()
+
+
+class WakingConsumer(ReleasingConsumer):
     """Dramatiq's Redis consumer, blocking on its queue's notify list when idle instead of sleep-polling."""
 
     def __init__(self, broker: WakeUps, queue_name: str, prefetch: int, timeout: int) -> None:

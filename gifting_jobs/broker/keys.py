@@ -16,8 +16,9 @@ Dramatiq's layout (dramatiq/brokers/redis/dispatch.lua), for a physical queue
 gifting_jobs' own state lives under `ns:gj:`: job-id locks, delivery and start
 counters of messages, recent durations per job type, marks (scheduling), the
 wake-up lists idle consumers block on (`notify` per physical queue, `wake` per
-consumer, see `consumer`), and per provider key the rate-limit state
-(`ns:gj:rl:<provider>:<part>`):
+consumer, see `consumer`), dead letters waiting for Postgres
+(`ns:gj:dead-letters`, a hash keyed by job id), and per provider key the
+rate-limit state (`ns:gj:rl:<provider>:<part>`):
 
 | part       | type   | holds                                                        |
 |------------|--------|--------------------------------------------------------------|
@@ -28,6 +29,8 @@ consumer, see `consumer`), and per provider key the rate-limit state
 | `cooldown` | string | ms timestamp until which nobody calls (a Retry-After)        |
 | `snoozed`  | zset   | job id -> ms timestamp its snooze ends                       |
 | `slowdown` | string | factor (>= 1) the pace is slowed by after a 429, for a while |
+
+Each logical queue `q` has a quarantine lane, the physical queue `q.quarantine`.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ DELAY_SUFFIX = ".DQ"
 DEAD_SUFFIX = ".XQ"
 #: Suffix of the hash holding a queue's encoded messages.
 MESSAGES_SUFFIX = ".msgs"
+#: Suffix of a logical queue's quarantine lane: a message redelivered after its worker
+#: died runs there, one at a time per worker process, alone in it.
+QUARANTINE_SUFFIX = ".quarantine"
 #: A job id lock whose owner is `held:<message id>` is taken by a job waiting in Postgres.
 HELD_PREFIX = "held:"
 
@@ -61,8 +67,17 @@ def base_queue(physical: str) -> str:
 
 
 def is_auxiliary_queue(name: str) -> bool:
-    """Whether a declared queue is a delay or dead-letter queue rather than a consumed one."""
-    return name.endswith((DELAY_SUFFIX, DEAD_SUFFIX))
+    """Whether a declared queue is a delay, dead-letter or quarantine queue rather than a logical queue's band."""
+    return name.endswith((DELAY_SUFFIX, DEAD_SUFFIX, QUARANTINE_SUFFIX))
+
+
+def quarantine_queue(logical: str) -> str:
+    """The quarantine lane of a logical queue."""
+    return logical + QUARANTINE_SUFFIX
+
+
+def is_quarantine_queue(name: str) -> bool:
+    return name.endswith(QUARANTINE_SUFFIX)
 
 
 def glob_escape(text: str) -> str:
@@ -114,6 +129,10 @@ class KeyLayout:
 
     def durations(self, job_type: str) -> str:
         return self.own("durations", job_type)
+
+    @property
+    def pending_dead_letters(self) -> str:
+        return self.own("dead-letters")
 
     def mark(self, *parts: str) -> str:
         return self.own("mark", *parts)

@@ -8,13 +8,17 @@ processes, at the cost of one Redis call like a plain `send`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 from uuid import uuid4
 
 import redis
-from dramatiq.brokers.redis import RedisBroker as DramatiqRedisBroker
+from dramatiq.broker import Consumer, MessageProxy
+from dramatiq.brokers.redis import RedisBroker as DramatiqRedisBroker, _RedisConsumer
 from dramatiq.common import current_millis, dq_name
 from dramatiq.message import Message
 from dramatiq.middleware import Middleware, MiddlewareError
@@ -24,40 +28,55 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from gifting_jobs.broker import scripts
-from gifting_jobs.broker.bands import band_queues
-from gifting_jobs.broker.keys import KeyLayout, glob_escape, held_owner, is_auxiliary_queue
+from gifting_jobs.broker.bands import band_queues, logical_queue
+from gifting_jobs.broker.breaker import DEFAULT_OPEN_SECONDS, CircuitBreaker
+from gifting_jobs.broker.consumer import ReleasingConsumer, redis_message_id
+from gifting_jobs.broker.keys import (
+    DELAY_SUFFIX,
+    MESSAGES_SUFFIX,
+    KeyLayout,
+    glob_escape,
+    held_owner,
+    is_auxiliary_queue,
+    is_quarantine_queue,
+    quarantine_queue,
+)
 from gifting_jobs.broker.limits import ProviderLimits
+from gifting_jobs.broker.maintenance import Maintenance
 from gifting_jobs.broker.wakeups import DEFAULT_WORKER_TIMEOUT_MS, NOTIFY_CAP, WakeUps
 
 #: redis-py retries a failed command; one quick retry keeps enqueue bounded when Redis is down.
 CLIENT_RETRIES = 1
 CLIENT_RETRY_CAP_SECONDS = 0.2
 
+#: An enqueue's whole budget against a Redis that does not answer (both tries together), seconds.
+DEFAULT_ENQUEUE_TIMEOUT = 2.0
+#: Dead workers' messages are requeued at least this often (seconds), and more often
+#: with a short heartbeat timeout (a quarter of it), so redelivery takes at most
+#: heartbeat timeout + this interval.
+MAINTENANCE_INTERVAL_MAX = 2.0
+MAINTENANCE_INTERVAL_MIN = 0.1
+#: Option set on a message redelivered into the quarantine lane: the queue it came from.
+QUARANTINED_FROM = "quarantined_from"
+#: Option set on the redelivered message that was moved into quarantine (it must not free its job id).
+MOVED_TO_QUARANTINE = "moved_to_quarantine"
+
 #: How long delivery counters of an unacknowledged message are kept.
 DELIVERIES_TTL_MS = 7 * 24 * 3600 * 1000
 #: Keys asked of SCAN (and deleted) per round trip when a namespace is emptied.
 NAMESPACE_SCAN_COUNT = 500
-#: Where a Redis message id sits in Dramatiq's JSON encoding of a message.
-_REDIS_ID_MARK = b'"redis_message_id":"'
-
-
-def _redis_message_id(data: bytes) -> str:
-    """A fetched message's Redis id, found without decoding the whole message.
-
-    In Dramatiq's JSON encoding, `options` comes after the payload and string
-    values are escaped, so the last unescaped mark is the message's own.
-    Other encoders fall back to a full decode.
-    """
-    at = data.rfind(_REDIS_ID_MARK)
-    if at >= 0:
-        start = at + len(_REDIS_ID_MARK)
-        return data[start : data.index(b'"', start)].decode()
-    return str(Message.decode(data).options["redis_message_id"])
-
-
 def _text(value: bytes | str) -> str:
     """A script's string reply, whether the client decodes responses or not."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@contextmanager
+def _retried_by_dramatiq() -> Iterator[None]:
+    """Turn a Redis timeout into the connection error on which Dramatiq retries an ack or nack."""
+    try:
+        yield
+    except redis.TimeoutError as exc:
+        raise redis.ConnectionError(str(exc)) from exc
 
 
 class SendMode(StrEnum):
@@ -80,8 +99,11 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
         socket_timeout: float = 5.0,
         socket_connect_timeout: float = 1.0,
         worker_timeout: int = DEFAULT_WORKER_TIMEOUT_MS,
+        enqueue_timeout: float = DEFAULT_ENQUEUE_TIMEOUT,
+        breaker_open_seconds: float = DEFAULT_OPEN_SECONDS,
         **options: Any,
     ) -> None:
+        enqueue_pool = None
         if url:
             # Dramatiq builds its pool from the URL alone; timeouts and a short
             # retry keep an enqueue against a dead Redis from hanging.
@@ -91,11 +113,27 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
                 socket_connect_timeout=socket_connect_timeout,
                 retry=Retry(ExponentialBackoff(cap=CLIENT_RETRY_CAP_SECONDS), CLIENT_RETRIES),
             )
+            # Enqueues (web requests, commits) get a pool of their own whose two
+            # tries fit `enqueue_timeout` together; workers keep the longer timeout.
+            per_try = enqueue_timeout / (1 + CLIENT_RETRIES)
+            enqueue_pool = redis.ConnectionPool.from_url(
+                url,
+                socket_timeout=per_try,
+                socket_connect_timeout=min(socket_connect_timeout, per_try),
+                retry=Retry(ExponentialBackoff(cap=CLIENT_RETRY_CAP_SECONDS), CLIENT_RETRIES),
+            )
         super().__init__(**options)
+        self.enqueue_client = redis.Redis(connection_pool=enqueue_pool) if enqueue_pool else self.client
+        self.breaker = CircuitBreaker(open_seconds=breaker_open_seconds)
         self.keys = KeyLayout(self.namespace)
         # Per Redis message id: times fetched (filled by consumer threads, read by workers).
         self._fetch_counts: dict[str, int] = {}
         self._finishing: dict[str, tuple[str, str]] = {}
+        # Redis ids of the messages this process fetched and still holds (unacked), and per
+        # queue the ack-set members it did not hold at the last maintenance (see `requeue_orphans`).
+        self._held: dict[str, str] = {}
+        self._held_lock = threading.Lock()
+        self._orphan_candidates: dict[str, set[str]] = {}
         self._send_unique = self.client.register_script(scripts.SEND_UNIQUE)
         self._compare_and_delete = self.client.register_script(scripts.COMPARE_AND_DELETE)
         self._ack = self.client.register_script(scripts.ACK)
@@ -104,9 +142,14 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
         #: Provider rate limits, cooldowns and snoozes (see `gifting_jobs.ratelimits`).
         self.limits = ProviderLimits(self)
         self._init_wake_ups(worker_timeout)
+        self._requeue_dead = self.client.register_script(scripts.REQUEUE_DEAD_WORKERS)
+        self._move = self.client.register_script(scripts.MOVE)
+        self._hash_compare_and_delete = self.client.register_script(scripts.HASH_COMPARE_AND_DELETE)
         # Per signal, the middleware hooks that do something (see `_hooks`).
         self._hooked_stack: list[Middleware] = []
         self._hook_table: dict[str, list[tuple[Middleware, Callable[..., Any]]]] = {}
+        # Owned by the broker, not the settings: crash redelivery must not depend on configuration.
+        self.add_middleware(Maintenance())
 
     # Dramatiq calls every middleware's hook for every signal (several per
     # enqueue and per job), though most hooks are the base class's no-ops. These
@@ -146,25 +189,102 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
             ]
         return hooks
 
-    def _run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+    def _run(self, script: Script, keys: list[str], args: list[Any], *, client: redis.Redis | None = None) -> Any:
         """Run a registered script by EVALSHA, loading it only if Redis lost it (a restart, SCRIPT FLUSH).
 
         What `script(keys, args)` does, without redis-py's per-call overhead
         (an import and type checks), which shows on the per-job hot paths.
         """
+        client = client or self.client
         try:
-            return self.client.evalsha(script.sha, len(keys), *keys, *args)
+            return client.evalsha(script.sha, len(keys), *keys, *args)
         except NoScriptError:
-            script.sha = self.client.script_load(script.script)
-            return self.client.evalsha(script.sha, len(keys), *keys, *args)
+            script.sha = client.script_load(script.script)
+            return client.evalsha(script.sha, len(keys), *keys, *args)
+
+    def _run_enqueue(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        """`_run` on the enqueue client, behind the circuit breaker (see `breaker`)."""
+        self.breaker.check()
+        try:
+            result = self._run(script, keys, args, client=self.enqueue_client)
+        except (redis.ConnectionError, redis.TimeoutError):
+            self.breaker.trip()
+            raise
+        self.breaker.reset()
+        return result
+
+    @property
+    def consumer_class(self) -> type[_RedisConsumer]:
+        return ReleasingConsumer
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
+        """Dramatiq's consumer; a quarantine lane's fetches one message at a time."""
+        if is_quarantine_queue(queue_name):
+            prefetch = 1
+        return super().consume(queue_name, prefetch, timeout)
+
+    @property
+    def maintenance_interval(self) -> float:
+        """Seconds between two runs of `requeue_dead_workers` in each worker process."""
+        quarter: float = self.heartbeat_timeout / 1000 / 4
+        return max(MAINTENANCE_INTERVAL_MIN, min(MAINTENANCE_INTERVAL_MAX, quarter))
+
+    def requeue_dead_workers(self) -> int:
+        """Beat this worker's heartbeat, and hand every dead worker's unacked messages back; returns how many.
+
+        Dramatiq's maintenance for all declared queues (delay queues included) in one call.
+        """
+        queues = sorted(self.queues | self.delay_queues)
+        return int(
+            self._run(
+                self._requeue_dead,
+                [self.keys.heartbeats],
+                [
+                    current_millis(),
+                    self.heartbeat_timeout,
+                    self.broker_id,
+                    self.keys.acks_prefix,
+                    self.keys.queue(""),
+                    MESSAGES_SUFFIX,
+                    *queues,
+                ],
+            )
+        )
+
+    def quarantine(self, message: Message[Any] | MessageProxy) -> None:
+        """Move a fetched, redelivered message into its logical queue's quarantine lane (instead of running it).
+
+        It goes under a new Redis id with `quarantined_from` naming its queue;
+        the caller then skips the message (the ack that follows finds nothing to do).
+        """
+        old_id = message.options["redis_message_id"]
+        lane = quarantine_queue(logical_queue(message.queue_name))
+        moved = message.copy(
+            queue_name=lane,
+            options={"redis_message_id": str(uuid4()), QUARANTINED_FROM: message.queue_name},
+        )
+        moved.options.pop(MOVED_TO_QUARANTINE, None)
+        self._run(
+            self._move,
+            [
+                self.keys.acks(self.broker_id, message.queue_name),
+                self.keys.messages(message.queue_name),
+                self.keys.queue(lane),
+                self.keys.messages(lane),
+            ],
+            [old_id, moved.options["redis_message_id"], moved.encode()],
+        )
+        self._fetch_counts.pop(old_id, None)
+        self._release_held(old_id)
 
     def declare_queue(self, queue_name: str) -> None:
-        """Declare a logical queue's priority bands along with it."""
+        """Declare a logical queue's priority bands and quarantine lane along with it."""
         if is_auxiliary_queue(queue_name):
             super().declare_queue(queue_name)
             return
         for name in band_queues(queue_name):
             super().declare_queue(name)
+        super().declare_queue(quarantine_queue(queue_name))
 
     def key(self, *parts: str) -> str:
         """A key of gifting_jobs' own state, inside the broker's namespace."""
@@ -190,7 +310,7 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
         message, keys, args = self._unique_call(message, lock_ttl_ms, delay_ms, mode)
         if mode is not SendMode.HOLD:
             self.emit_before("enqueue", message, delay_ms)
-        owner = self._run(self._send_unique, keys, args)
+        owner = self._run_enqueue(self._send_unique, keys, args)
         if owner is not None:
             return _text(owner)
         if mode is not SendMode.HOLD:
@@ -204,7 +324,8 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
         was enqueued, else the owner of its lock. Raises `redis.RedisError` when
         Redis cannot be reached (some messages may have been sent).
         """
-        pipe = self.client.pipeline(transaction=False)
+        self.breaker.check()
+        pipe = self.enqueue_client.pipeline(transaction=False)
         # Registered once: the pipeline checks (SCRIPT EXISTS) that Redis has it before sending.
         pipe.scripts.add(self._send_unique)
         sha = self._send_unique.sha
@@ -214,7 +335,13 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
             self.emit_before("enqueue", message, delay_ms)
             pipe.evalsha(sha, len(keys), *keys, *args)
             calls.append((message, delay_ms))
-        owners: list[str | None] = [None if owner is None else _text(owner) for owner in pipe.execute()]
+        try:
+            replies = pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError):
+            self.breaker.trip()
+            raise
+        self.breaker.reset()
+        owners: list[str | None] = [None if owner is None else _text(owner) for owner in replies]
         for (message, delay_ms), owner in zip(calls, owners, strict=True):
             if owner is None:
                 self.emit_after("enqueue", message, delay_ms)
@@ -245,16 +372,26 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
     def do_fetch(self, queue_name: str, prefetch: int) -> list[bytes]:
         """Dramatiq's fetch, then one call counting the fetched messages (delay queues excepted)."""
         messages: list[bytes] = self._dispatch("fetch")(queue_name, prefetch)
-        if not messages or queue_name.endswith(".DQ"):
+        if not messages:
             return messages
-        ids = [_redis_message_id(data) for data in messages if data is not None]
-        counts = self._run(self._count, [self.keys.deliveries(rid) for rid in ids], [DELIVERIES_TTL_MS])
+        ids = [redis_message_id(data) for data in messages if data is not None]
+        with self._held_lock:
+            self._held.update(dict.fromkeys(ids, queue_name))
+        if queue_name.endswith(DELAY_SUFFIX):
+            return messages
+        try:
+            counts = self._run(self._count, [self.keys.deliveries(rid) for rid in ids], [DELIVERIES_TTL_MS])
+        except redis.RedisError:
+            # The messages are in this worker's ack set now: they must reach the consumer,
+            # or nothing would run or ack them. Uncounted, they pass for first deliveries.
+            return messages
         self._fetch_counts.update(zip(ids, (int(c) for c in counts), strict=True))
         return messages
 
     def do_requeue(self, queue_name: str, *redis_message_ids: str) -> None:
         """Hand unprocessed prefetched messages back (worker shutdown), uncounting their fetch."""
         self._dispatch("requeue")(queue_name, *redis_message_ids)
+        self._release_held(*redis_message_ids)
         pipe = self.client.pipeline(transaction=False)
         for rid in redis_message_ids:
             self._fetch_counts.pop(rid, None)
@@ -276,29 +413,96 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
         self._finishing[redis_message_id] = (job_id, message_id)
 
     def do_ack(self, queue_name: str, redis_message_id: str) -> None:
+        """Acknowledge, and free the job id if the job is over, in one script.
+
+        The finishing state is dropped only once the script ran: when Redis
+        fails midway, Dramatiq retries the ack (the script is idempotent), and
+        the retry must still free the id or it leaks until the lock's TTL.
+        A timeout is raised as a connection error, which Dramatiq retries.
+        """
+        job_id, owner = self._finishing.get(redis_message_id, ("", ""))
+        with _retried_by_dramatiq():
+            self._run(
+                self._ack,
+                [
+                    self.keys.heartbeats,
+                    self.keys.acks(self.broker_id, queue_name),
+                    self.keys.messages(queue_name),
+                    self.keys.deliveries(redis_message_id),
+                    self.keys.starts(redis_message_id),
+                    self.keys.lock(job_id) if job_id else "",
+                ],
+                [current_millis(), self.broker_id, redis_message_id, owner],
+            )
+        self._finishing.pop(redis_message_id, None)
         self._fetch_counts.pop(redis_message_id, None)
-        job_id, owner = self._finishing.pop(redis_message_id, ("", ""))
-        self._run(
-            self._ack,
-            [
-                self.keys.heartbeats,
-                self.keys.acks(self.broker_id, queue_name),
-                self.keys.messages(queue_name),
-                self.keys.deliveries(redis_message_id),
-                self.keys.starts(redis_message_id),
-                self.keys.lock(job_id) if job_id else "",
-            ],
-            [current_millis(), self.broker_id, redis_message_id, owner],
-        )
+        self._release_held(redis_message_id)
 
     def do_nack(self, queue_name: str, redis_message_id: str) -> None:
-        # Dead-lettering is rare: Dramatiq's nack, then our cleanup.
+        # Dead-lettering is rare: Dramatiq's nack, then our cleanup. Each step
+        # is idempotent, and the finishing state is kept until all succeeded (see do_ack).
+        with _retried_by_dramatiq():
+            self._dispatch("nack")(queue_name, redis_message_id)
+            self.client.delete(self.keys.deliveries(redis_message_id), self.keys.starts(redis_message_id))
+            finishing = self._finishing.get(redis_message_id)
+            if finishing is not None:
+                self.finish(*finishing)
+        self._finishing.pop(redis_message_id, None)
         self._fetch_counts.pop(redis_message_id, None)
-        self._dispatch("nack")(queue_name, redis_message_id)
-        self.client.delete(self.keys.deliveries(redis_message_id), self.keys.starts(redis_message_id))
-        finishing = self._finishing.pop(redis_message_id, None)
-        if finishing is not None:
-            self.finish(*finishing)
+        self._release_held(redis_message_id)
+
+    def _release_held(self, *redis_message_ids: str) -> None:
+        with self._held_lock:
+            for rid in redis_message_ids:
+                self._held.pop(rid, None)
+
+    def _release_queue(self, queue_name: str) -> None:
+        with self._held_lock:
+            self._held = {rid: queue for rid, queue in self._held.items() if queue != queue_name}
+
+    def requeue_orphans(self) -> int:
+        """Hand back messages in this worker's own ack sets that it does not hold; returns how many.
+
+        A fetch whose reply was lost (Redis restarted between running the
+        script and answering) leaves messages in this live worker's ack set
+        that no thread will ever run or ack, and a live worker's messages are
+        never requeued by the dead-worker maintenance. A member is requeued
+        when two maintenance runs in a row found it unheld (a fetch in
+        progress is held within milliseconds).
+        """
+        queues = sorted(self.queues | self.delay_queues)
+        pipe = self.client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.smembers(self.keys.acks(self.broker_id, queue))
+        members = pipe.execute()
+        with self._held_lock:
+            held = set(self._held)
+        requeued = 0
+        for queue, found in zip(queues, members, strict=True):
+            unheld = {_text(m) for m in found} - held
+            orphans = unheld & self._orphan_candidates.get(queue, set())
+            if orphans:
+                self._dispatch("requeue")(queue, *sorted(orphans))
+                requeued += len(orphans)
+            self._orphan_candidates[queue] = unheld - orphans
+        return requeued
+
+    def keep_dead_letter(self, job_id: str, record: dict[str, Any]) -> None:
+        """Keep a dead letter in Redis while Postgres cannot take it (see `pending_dead_letters`)."""
+        self.client.hset(self.keys.pending_dead_letters, job_id, json.dumps(record, sort_keys=True, default=str))
+
+    def pending_dead_letters(self, *, limit: int) -> list[tuple[str, str]]:
+        """Up to `limit` kept dead letters, as `(job_id, encoded record)`; decode with `json.loads`."""
+        found: list[tuple[str, str]] = []
+        for job_id, data in self.client.hscan_iter(self.keys.pending_dead_letters, count=limit):
+            found.append((_text(job_id), _text(data)))
+            if len(found) >= limit:
+                break
+        return found
+
+    def drop_dead_letter(self, job_id: str, data: str) -> bool:
+        """Forget a kept dead letter written to Postgres, unless a newer one of the job replaced it."""
+        return bool(self._run(self._hash_compare_and_delete, [self.keys.pending_dead_letters], [job_id, data]))
 
     def release_hold(self, job_id: str, message_id: str) -> bool:
         """Give back a job id taken with `SendMode.HOLD` for a message that will not be held."""

@@ -296,3 +296,58 @@ return {
   redis.call('get', KEYS[5]) or '1',
 }
 """
+
+# Dramatiq's maintenance (dispatch.lua) for every queue at once, run on a timer
+# by every worker instead of by chance inside a fetch. Beats this worker's own
+# heartbeat first, so a live worker whose consumers are all busy is never taken
+# for dead; then hands every dead worker's unacked messages back to their
+# queues and forgets the worker once none of its ack sets is left.
+# KEYS: heartbeats. ARGV: now_ms, heartbeat_timeout_ms, this worker id,
+# ack-set prefix (`ns:__acks__.`), queue prefix (`ns:`), messages suffix, queue names...
+# Returns how many messages were handed back.
+REQUEUE_DEAD_WORKERS = """
+local now, timeout, me = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local acks_prefix, queue_prefix, msgs_suffix = ARGV[4], ARGV[5], ARGV[6]
+redis.call('zadd', KEYS[1], now, me)
+local moved = 0
+for _, worker in ipairs(redis.call('zrangebyscore', KEYS[1], 0, now - timeout)) do
+  for i = 7, #ARGV do
+    local queue = ARGV[i]
+    local acks = acks_prefix .. worker .. '.' .. queue
+    local messages = queue_prefix .. queue .. msgs_suffix
+    for _, id in ipairs(redis.call('smembers', acks)) do
+      if redis.call('hexists', messages, id) == 1 then
+        redis.call('rpush', queue_prefix .. queue, id)
+        moved = moved + 1
+      end
+    end
+    redis.call('del', acks)
+  end
+  if next(redis.call('keys', acks_prefix .. worker .. '.*')) == nil then
+    redis.call('zrem', KEYS[1], worker)
+  end
+end
+return moved
+"""
+
+# Move a fetched message to another queue under a new Redis id, in place of
+# acking it: a redelivered message goes to the quarantine lane. The old id
+# leaves this worker's ack set and its queue, the new one joins the target.
+# KEYS: this worker's ack set of the source queue, source messages hash,
+# target queue list, target messages hash. ARGV: old id, new id, new data.
+MOVE = """
+redis.call('srem', KEYS[1], ARGV[1])
+redis.call('hdel', KEYS[2], ARGV[1])
+redis.call('hset', KEYS[4], ARGV[2], ARGV[3])
+redis.call('rpush', KEYS[3], ARGV[2])
+"""
+
+# Delete a hash field only if it holds this value: a dead letter written to
+# Postgres leaves Redis, unless a newer failure of the same job replaced it
+# meanwhile. KEYS: hash. ARGV: field, value.
+HASH_COMPARE_AND_DELETE = """
+if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('hdel', KEYS[1], ARGV[1])
+end
+return 0
+"""

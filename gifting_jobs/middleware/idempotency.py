@@ -8,6 +8,7 @@ from dramatiq.broker import Broker, MessageProxy
 from dramatiq.middleware import Middleware
 
 from gifting_jobs.broker.current import as_redis_broker
+from gifting_jobs.broker.redis_broker import MOVED_TO_QUARANTINE
 
 
 class Idempotency(Middleware):
@@ -36,6 +37,8 @@ class Idempotency(Middleware):
 
     @staticmethod
     def _finish(broker: Broker, message: MessageProxy) -> None:
+        if message.options.get(MOVED_TO_QUARANTINE):
+            return  # Not over: it goes on in the quarantine lane, holding its id.
         job_id = message.options.get("job_id")
         redis_message_id = message.options.get("redis_message_id")
         if job_id is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+import redis
 from django.db import DatabaseError, connection
 from dramatiq.broker import Broker
 from dramatiq.middleware import Middleware
@@ -17,6 +18,8 @@ logger = logging.getLogger(__name__)
 
 class Relay(Middleware):
     """Starts a relay thread on worker boot and stops it on shutdown.
+
+    The relay also writes the dead letters kept in Redis while Postgres was down.
 
     Every worker process tries the Postgres advisory lock each interval; the
     holder relays, the others stand by and take over within one interval of
@@ -39,6 +42,7 @@ class Relay(Middleware):
 
     def _run(self, broker: Broker) -> None:
         # Imported here: middleware is loaded with the broker, before the app registry.
+        from gifting_jobs.dead_letters import flush_kept_dead_letters
         from gifting_jobs.relay import relay_due_jobs, release_relay_lock, try_relay_lock
 
         holding = False
@@ -48,6 +52,10 @@ class Relay(Middleware):
                 try:
                     holding = holding or try_relay_lock()
                     if holding:
+                        try:
+                            flush_kept_dead_letters(as_redis_broker(broker), limit=settings.RELAY_BATCH_SIZE)
+                        except redis.RedisError:
+                            logger.warning("relay cannot read dead letters kept in Redis; retrying", exc_info=True)
                         # Drain: keep going while full batches come back.
                         while not self._stop.is_set():
                             result = relay_due_jobs(as_redis_broker(broker), batch_size=settings.RELAY_BATCH_SIZE)

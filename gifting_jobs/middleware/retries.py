@@ -9,6 +9,7 @@ from typing import Any
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.middleware import Middleware
 
+from gifting_jobs.broker.redis_broker import QUARANTINED_FROM
 from gifting_jobs.catalog import get_spec
 from gifting_jobs.conf import get_settings
 from gifting_jobs.exceptions import ProviderRateLimited
@@ -63,5 +64,8 @@ class JobRetries(Middleware):
             delay_ms = max(delay_ms, int(hint * 1000))
         delay_ms = min(delay_ms, int(get_settings().DELAY_HORIZON_SECONDS * 1000))
         message.options["retry_delay_ms"] = delay_ms
+        # A retry after a plain failure (not a crash) leaves the quarantine lane.
+        origin = message.options.pop(QUARANTINED_FROM, None)
         # Dramatiq types `enqueue` for a Message, yet its own Retries hands it the proxy (which delegates).
-        broker.enqueue(message, delay=delay_ms)  # type: ignore[arg-type]
+        retry = message if origin is None else message.copy(queue_name=origin)
+        broker.enqueue(retry, delay=delay_ms)  # type: ignore[arg-type]

@@ -131,6 +131,13 @@ def run_prune(period: Period) -> object:
     return prune_old_records()
 
 
+def run_reconcile(period: Period) -> object:
+    """Re-enqueue the jobs of stale products and profiles (work lost with Redis' data), bounded, deduplicated."""
+    from gifting_jobs.services.reconcile import reconcile_stale
+
+    return str(reconcile_stale(limit=get_settings().RECONCILE_LIMIT))
+
+
 #: Every periodic duty `runscheduler` runs. Stored jobs refer to `run_duty` and a name only,
 #: so a duty's function can move without breaking the job store.
 DUTIES: tuple[Duty, ...] = (
@@ -155,6 +162,13 @@ DUTIES: tuple[Duty, ...] = (
         run=run_prune,
         misfire_grace=None,
         description="delete job executions, sent/cancelled reminders and resolved dead letters past RETENTION_DAYS",
+    ),
+    Duty(
+        name="reconcile",
+        schedule=lambda conf: Every(conf.RECONCILE_SECONDS),
+        run=run_reconcile,
+        misfire_grace=None,
+        description="re-enqueue embedding/enrichment jobs of stale products and taste profiles (Redis data loss)",
     ),
 )
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from gifting_jobs.conf import get_settings
 from gifting_jobs.exceptions import EntityNotFound, TransientJobError
-from gifting_jobs.models import Product
+from gifting_jobs.models import Product, ProductStatus
 from gifting_jobs.payloads import ProductEmbeddingPayload, ProductEnrichmentPayload
 from gifting_jobs.providers.embeddings import EmbeddingProvider, get_embedding_provider
 from gifting_jobs.providers.enrichment import get_enrichment_provider
@@ -227,3 +227,38 @@ def enrich_product(payload: ProductEnrichmentPayload) -> None:
         ", ".join(enrichment.tags),
         extra={**extra, "provider": provider.name},
     )
+
+
+@dataclass(frozen=True)
+class StaleProducts:
+    """Recommendable products whose embedding or enrichment is not current (see `find_stale_products`)."""
+
+    #: `(product id, hash of the text its stored vector was made from, or None)`.
+    embedding: list[tuple[int, str | None]]
+    enrichment: list[int]
+
+
+def find_stale_products(*, limit: int) -> StaleProducts:
+    """Up to `limit` recommendable products of each kind of staleness, oldest id first.
+
+    The backfill's test (`embedding_is_current`) and the enrichment job's
+    (prompt version and text hash), on the products the Product signal
+    processes: PUBLISHED and visible. What the reconcile duty re-enqueues when
+    Redis lost queued jobs.
+    """
+    check_batch_size(limit)
+    provider = get_embedding_provider()
+    version = get_settings().PROMPT_VERSION
+    embedding: list[tuple[int, str | None]] = []
+    enrichment: list[int] = []
+    rows = products_with_vector_deferred().filter(Q(status=ProductStatus.PUBLISHED, visible_to_gifter=True))
+    for product in rows.order_by("pk").iterator(chunk_size=SCAN_CHUNK_SIZE):
+        if len(embedding) < limit and not embedding_is_current(product, provider):
+            embedding.append((product.pk, product.embedding_text_hash or None))
+        if len(enrichment) < limit and not (
+            product.enrichment_version == version and product.enrichment_text_hash == product.text_hash()
+        ):
+            enrichment.append(product.pk)
+        if len(embedding) >= limit and len(enrichment) >= limit:
+            break
+    return StaleProducts(embedding=embedding, enrichment=enrichment)

@@ -161,3 +161,21 @@ def embed_stale_taste_profiles(
         return done
 
     return process_in_batches(stale(), batch_size=batch_size, handle=handle, on_batch=on_batch)
+
+
+def find_stale_taste_profiles(*, limit: int) -> list[TasteProfile]:
+    """Up to `limit` completed profiles whose vector is missing or stale (the backfill's test), oldest id first."""
+    check_batch_size(limit)
+    model_name = get_embedding_provider().model_name
+    found: list[TasteProfile] = []
+    completed = TasteProfile.objects.filter(completed_at__isnull=False).order_by("pk").defer("facets")
+    for profile in completed.iterator(chunk_size=SCAN_CHUNK_SIZE):
+        try:
+            snapshot = _snapshot(profile)
+        except PermanentJobError:
+            continue  # Its own job dead-letters it; re-enqueueing would only repeat that.
+        if snapshot.text and not snapshot.is_current(model_name):
+            found.append(profile)
+            if len(found) >= limit:
+                break
+    return found

@@ -78,7 +78,7 @@ def test_runscheduler__two_processes_run_each_duty_once_per_period(schedulers):
     runs = Counter(active.runs() + standby.runs())
     assert runs and set(runs.values()) == {1}, runs
     assert standby.runs() == []
-    assert {duty for duty, _ in runs} == {"daily_curated_collections", "reminder_sweep", "prune"}
+    assert {duty for duty, _ in runs} == {"daily_curated_collections", "reminder_sweep", "prune", "reconcile"}
     assert "is the active scheduler" in active.output() and "is the active scheduler" not in standby.output()
     assert "already ran" not in active.output() + standby.output()
 

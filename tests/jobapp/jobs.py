@@ -7,6 +7,7 @@ import signal
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -84,31 +85,66 @@ def crash(payload: KeyPayload) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+class EffectPayload(KeyPayload):
+    hold_ms: int = 0
+
+
+def effect(payload: EffectPayload) -> None:
+    """Records its start, holds `hold_ms` (in flight), then applies its effect once per key.
+
+    The effect is idempotent the way the real jobs are (a reminder sent at most
+    once, an embedding skipped when current): a redelivered run that finds it
+    applied does nothing. Fault scenarios count starts, effects and duplicates.
+    """
+    from django.db import connection, transaction
+
+    from tests.jobapp.models import Effect
+
+    _record(payload)
+    if payload.hold_ms:
+        time.sleep(payload.hold_ms / 1000)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [payload.key])
+        if not Effect.objects.filter(key=payload.key).exists():
+            Effect.objects.create(key=payload.key, pid=os.getpid())
+
+
 def noop(payload: KeyPayload) -> None:
     """Does nothing (benchmarks)."""
 
 
 FAST = RetryPolicy(attempts=3, min_backoff=timedelta(milliseconds=50), max_backoff=timedelta(milliseconds=200))
+#: Retries that span a short Postgres or Redis outage (about 25 s in all).
+OUTAGE = RetryPolicy(attempts=20, min_backoff=timedelta(milliseconds=200), max_backoff=timedelta(seconds=2))
 
 
-def _declare(name: str, work: Callable[[KeyPayload], None], *, queue: str = "testing") -> JobSpec:
+def _declare(
+    name: str,
+    work: Callable[[Any], None],
+    *,
+    queue: str = "testing",
+    payload: type[KeyPayload] = KeyPayload,
+    retry: RetryPolicy = FAST,
+) -> JobSpec[Any]:
     """A test type through the public API a host project uses, keyed by the payload's `key`."""
     prefix = name.replace("_", "-")
     return declare_job_type(
         name,
-        payload=KeyPayload,
+        payload=payload,
         work=work,
         job_id=lambda p: f"{prefix}:{p.key}",
         entity_id=lambda p: p.key,
         queue=queue,
-        attempts=FAST.attempts,
-        min_backoff=FAST.min_backoff,
-        max_backoff=FAST.max_backoff,
+        attempts=retry.attempts,
+        min_backoff=retry.min_backoff,
+        max_backoff=retry.max_backoff,
     )
 
 
 # Declared at import: gifting_jobs discovers every installed app's `jobs` module at start-up.
 SPECS = [
+    _declare("test_effect", effect, payload=EffectPayload, retry=OUTAGE),
     _declare("test_record", record),
     _declare("test_flaky", flaky),
     _declare("test_permanent", permanent),

@@ -14,3 +14,14 @@ class Execution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_type} {self.job_id} attempt {self.attempt}"
+
+
+class Effect(models.Model):
+    """The side effect of a `test_effect` job: written once per key (the job checks first), like a sent reminder."""
+
+    key = models.CharField(max_length=200, db_index=True)
+    pid = models.PositiveIntegerField(default=0)
+    done_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"effect {self.key} by pid {self.pid}"

@@ -17,7 +17,7 @@ from dramatiq.message import Message
 from gifting_jobs.conf import get_settings
 from gifting_jobs.exceptions import ConfigurationError
 from gifting_jobs.models import NotificationSchedule
-from gifting_jobs.scheduling import Daily, Every, register_duties, run_duty
+from gifting_jobs.scheduling import DUTIES, Daily, Every, register_duties, run_duty
 from tests.conftest import wait_until
 from tests.integration.reminders.conftest import make_occasion, make_schedule, make_user
 
@@ -131,7 +131,8 @@ def test_register_duties__a_first_start_runs_nothing_missed(transactional_db):
     assert not any(entry.catching_up for entry in registered)
     assert DjangoJob.objects.filter(next_run_time__lte=timezone.now()).count() == 0
     assert sorted(DjangoJob.objects.values_list("id", flat=True)) == [
-        "gifting_jobs.daily_curated_collections", "gifting_jobs.prune", "gifting_jobs.reminder_sweep",
+        "gifting_jobs.daily_curated_collections", "gifting_jobs.prune", "gifting_jobs.reconcile",
+        "gifting_jobs.reminder_sweep",
     ]
 
 
@@ -146,7 +147,7 @@ def test_register_duties__replaces_stored_jobs_and_drops_undeclared_ones(transac
 
     ids = set(DjangoJob.objects.values_list("id", flat=True))
     assert "gifting_jobs.renamed_duty" not in ids and "someone_else.job" in ids
-    assert len([i for i in ids if i.startswith("gifting_jobs.")]) == 3
+    assert len([i for i in ids if i.startswith("gifting_jobs.")]) == len(DUTIES)
 
 
 def test_run_duty__a_failed_run_gives_its_period_back(clean_broker, transactional_db, settings):

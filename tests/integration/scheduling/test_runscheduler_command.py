@@ -26,8 +26,9 @@ def test_runscheduler__list_prints_every_duty_and_its_schedule(capsys):
     call_command("runscheduler", "--list")
 
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in out] == ["daily_curated_collections", "reminder_sweep", "prune"]
+    assert [line.split()[0] for line in out] == ["daily_curated_collections", "reminder_sweep", "prune", "reconcile"]
     assert "daily at 02:00 UTC" in out[0] and "every 60 s" in out[1] and "daily at 03:30 UTC" in out[2]
+    assert "every 3600 s" in out[3]
 
 
 def test_runscheduler__list_shows_a_forced_tick(capsys):

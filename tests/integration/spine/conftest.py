@@ -19,9 +19,10 @@ from tests.conftest import free_port, wait_until
 class StoppableRedis:
     """A private redis-server on its own port, to stop and start again mid-test."""
 
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
+    def __init__(self, tmp: Path, *, appendonly: bool = False, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.tmp = tmp
+        self.appendonly = appendonly
         self.proc: subprocess.Popen[bytes] | None = None
         binary = shutil.which("redis-server") or shutil.which("valkey-server")
         if binary is None:
@@ -36,8 +37,8 @@ class StoppableRedis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.tmp)],
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always", "--dir", str(self.tmp)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -47,6 +48,7 @@ class StoppableRedis:
         wait_until(lambda: _pings(client), timeout=10, what="private redis to answer")
 
     def stop(self) -> None:
+        """SIGKILL: with AOF and fsync always, every acknowledged write survives it."""
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait(timeout=10)

@@ -57,7 +57,8 @@ def test_every__rejects_a_zero_interval():
 def test_duties__one_declared_list_with_unique_names_and_resolvable_schedules():
     conf = parse_settings({"REMINDER_SWEEP_SECONDS": 300})
     names = [duty.name for duty in DUTIES]
-    assert names == ["daily_curated_collections", "reminder_sweep", "prune"] and len(set(names)) == len(names)
+    assert names == ["daily_curated_collections", "reminder_sweep", "prune", "reconcile"]
+    assert len(set(names)) == len(names)
     assert all(duty.job_id == JOB_ID_PREFIX + duty.name for duty in DUTIES)
     assert get_duty("reminder_sweep").schedule(conf) == Every(300)
     assert get_duty("daily_curated_collections").schedule(conf) == Daily(time(2, 0))
