@@ -61,8 +61,10 @@ def product_text(cluster: int, rng: np.random.Generator) -> tuple[str, str]:
     def words(count: int) -> list[str]:
         kinds = rng.integers(0, 3, size=count)
         return [
-            cluster_word(cluster, int(rng.integers(CLUSTER_WORDS))) if kind == 0
-            else topic_word(topic, int(rng.integers(TOPIC_WORDS))) if kind == 1
+            cluster_word(cluster, int(rng.integers(CLUSTER_WORDS)))
+            if kind == 0
+            else topic_word(topic, int(rng.integers(TOPIC_WORDS)))
+            if kind == 1
             else f"common{int(rng.integers(COMMON_WORDS))}"
             for kind in kinds
         ]

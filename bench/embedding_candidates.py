@@ -112,7 +112,9 @@ class MiniLMProvider(EmbeddingProvider):
         session = _loaded_once("session", _session)
         projection = _loaded_once(
             "projection",
-            lambda: np.linalg.qr(np.random.default_rng(PROJECTION_SEED).normal(size=(HIDDEN, HIDDEN)))[0][:, :DIMENSIONS],
+            lambda: np.linalg.qr(np.random.default_rng(PROJECTION_SEED).normal(size=(HIDDEN, HIDDEN)))[0][
+                :, :DIMENSIONS
+            ],
         )
         pooled = []
         for start in range(0, len(texts), BATCH):

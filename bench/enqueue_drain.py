@@ -91,7 +91,18 @@ def drain(kind: str, n: int, processes: int, threads: int) -> float:
     env = {**os.environ, "DRAMATIQ_NAMESPACE": namespace}
     workers = [
         subprocess.Popen(
-            [sys.executable, __file__, "--worker", kind, "--threads", str(threads), "--go", go_key, "--ready", ready_key],
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                kind,
+                "--threads",
+                str(threads),
+                "--go",
+                go_key,
+                "--ready",
+                ready_key,
+            ],
             env=env,
             cwd=ROOT,
         )
@@ -144,9 +155,11 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     try:
-        print(f"Redis {settings.REDIS_URL}, namespace {namespace}, {args.jobs} jobs, "
-              f"{args.processes} processes x {args.threads} threads, {args.rounds} rounds "
-              f"(enqueue: median of {ENQUEUE_BLOCK:,}-job blocks; drain: best round)")
+        print(
+            f"Redis {settings.REDIS_URL}, namespace {namespace}, {args.jobs} jobs, "
+            f"{args.processes} processes x {args.threads} threads, {args.rounds} rounds "
+            f"(enqueue: median of {ENQUEUE_BLOCK:,}-job blocks; drain: best round)"
+        )
         enqueue_rates = {"bare": [], "ours": []}
         for round_ in range(args.rounds):
             for start in range(0, args.jobs, ENQUEUE_BLOCK):
@@ -168,8 +181,10 @@ def main() -> None:
 def report(what: str, rates: dict[str, float], *, target: float) -> None:
     bare, ours = rates["bare"], rates["ours"]
     ratio = ours / bare
-    print(f"{what:8s} bare dramatiq {bare:9,.0f} jobs/s | gifting_jobs {ours:9,.0f} jobs/s | "
-          f"ratio {ratio:.2f}x (target >= {target}x: {'met' if ratio >= target else 'NOT met'})")
+    print(
+        f"{what:8s} bare dramatiq {bare:9,.0f} jobs/s | gifting_jobs {ours:9,.0f} jobs/s | "
+        f"ratio {ratio:.2f}x (target >= {target}x: {'met' if ratio >= target else 'NOT met'})"
+    )
 
 
 def flush() -> None:

@@ -113,8 +113,10 @@ def acquire_cost(n: int) -> None:
             pass
 
     try:
-        for name, call in (("ours: spacing + tokens + concurrency (+ release)", ours),
-                           ("dramatiq: WindowRateLimiter + ConcurrentRateLimiter", theirs)):
+        for name, call in (
+            ("ours: spacing + tokens + concurrency (+ release)", ours),
+            ("dramatiq: WindowRateLimiter + ConcurrentRateLimiter", theirs),
+        ):
             started = time.perf_counter()
             for _ in range(n):
                 call()
@@ -168,16 +170,25 @@ def main() -> None:
         cursor.execute("TRUNCATE gifting_jobs_product, gifting_jobs_failedjob, gifting_jobs_heldjob CASCADE")
     Product.objects.bulk_create(
         (
-            Product(external_id=f"bench-{n}", title=f"Gift {n}", description="A gift for someone dear.",
-                    price=Decimal("10.00"), currency="EUR", status=ProductStatus.DRAFT)
+            Product(
+                external_id=f"bench-{n}",
+                title=f"Gift {n}",
+                description="A gift for someone dear.",
+                price=Decimal("10.00"),
+                currency="EUR",
+                status=ProductStatus.DRAFT,
+            )
             for n in range(args.jobs)
         ),
         batch_size=5000,
     )
     ids = list(Product.objects.values_list("pk", flat=True))
     broker = dramatiq.get_broker()
-    print(f"{args.jobs:,} embedding jobs; provider quota {args.server_rpm} rpm, limiter {args.limit_rpm:g} rpm, "
-          f"both over {args.window:g} s windows", flush=True)
+    print(
+        f"{args.jobs:,} embedding jobs; provider quota {args.server_rpm} rpm, limiter {args.limit_rpm:g} rpm, "
+        f"both over {args.window:g} s windows",
+        flush=True,
+    )
     enqueue_many("product_embedding", [({"product_id": pk, "triggered_by": "manual"}, {"attempts": 1}) for pk in ids])
     procs = start_workers(env, workers=args.workers, threads=args.threads)
     started = time.monotonic()
@@ -212,13 +223,19 @@ def main() -> None:
     busiest = server.max_in_window(args.window)
     load = os.getloadavg()[0]
     print()
-    print(f"jobs embedded            {done:>10,} of {args.jobs:,}   (load average {load:.1f} on {os.cpu_count()} cores)")
+    print(
+        f"jobs embedded            {done:>10,} of {args.jobs:,}   (load average {load:.1f} on {os.cpu_count()} cores)"
+    )
     print(f"workers x threads        {args.workers:>10} x {args.threads}")
     print(f"provider calls           {len(accepted):>10,}   at {rate:.2f}/s over {accepted[-1] - accepted[0]:.1f} s")
-    print(f"throughput / limit       {fraction:>10.3f}   ({rate:.2f}/s of {limit_rate:.2f}/s)   target >= {TARGET_FRACTION}"
-          f"  {'OK' if fraction >= TARGET_FRACTION else 'MISSED'}")
-    print(f"429 answers              {len(rejected):>10}   after the first cooldown: {len(late_429)}"
-          f"  {'OK' if not late_429 else 'MISSED'}")
+    print(
+        f"throughput / limit       {fraction:>10.3f}   ({rate:.2f}/s of {limit_rate:.2f}/s)   target >= {TARGET_FRACTION}"
+        f"  {'OK' if fraction >= TARGET_FRACTION else 'MISSED'}"
+    )
+    print(
+        f"429 answers              {len(rejected):>10}   after the first cooldown: {len(late_429)}"
+        f"  {'OK' if not late_429 else 'MISSED'}"
+    )
     print(f"busiest {args.window:g} s window      {busiest:>10}   the provider's quota: {server_per_window}")
     print(f"dead letters             {failed:>10}   still held in Postgres: {held}")
 

@@ -120,8 +120,24 @@ def load_catalog(count: int, centres, rng, model_name: str) -> None:
         "created_at, updated_at"
     )
     types = [
-        "text", "text", "text", "text", "numeric", "text", "text", "bool", "bool", "jsonb",
-        "jsonb", "text", "text", "vector", "text", "text", "timestamptz", "timestamptz",
+        "text",
+        "text",
+        "text",
+        "text",
+        "numeric",
+        "text",
+        "text",
+        "bool",
+        "bool",
+        "jsonb",
+        "jsonb",
+        "text",
+        "text",
+        "vector",
+        "text",
+        "text",
+        "timestamptz",
+        "timestamptz",
     ]
     from django.utils import timezone
 
@@ -129,7 +145,10 @@ def load_catalog(count: int, centres, rng, model_name: str) -> None:
     started = time.monotonic()
     assignments = rng.integers(0, len(centres), size=count)
     prices = rng.uniform(MIN_PRICE, MAX_PRICE, size=count).round(2)
-    with raw.cursor() as cursor, cursor.copy(f"COPY gifting_jobs_product ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY gifting_jobs_product ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
         copy.set_types(types)
         for i in range(count):
             title, description = product_text(int(assignments[i]), rng)
@@ -137,9 +156,24 @@ def load_catalog(count: int, centres, rng, model_name: str) -> None:
             vector = (vector / np.linalg.norm(vector)).astype(np.float32)
             copy.write_row(
                 (
-                    f"bench-{i}", title, description, f"Brand {i % 97}", Decimal(str(prices[i])), "EUR",
-                    "PUBLISHED", True, i % 10 == 0, Jsonb([]), Jsonb({"tags": []}), CATALOG_VERSION, "",
-                    vector, "0" * 64, model_name, now, now,
+                    f"bench-{i}",
+                    title,
+                    description,
+                    f"Brand {i % 97}",
+                    Decimal(str(prices[i])),
+                    "EUR",
+                    "PUBLISHED",
+                    True,
+                    i % 10 == 0,
+                    Jsonb([]),
+                    Jsonb({"tags": []}),
+                    CATALOG_VERSION,
+                    "",
+                    vector,
+                    "0" * 64,
+                    model_name,
+                    now,
+                    now,
                 )
             )
             if (i + 1) % COPY_REPORT_EVERY == 0:
@@ -157,7 +191,9 @@ def load_catalog(count: int, centres, rng, model_name: str) -> None:
         )
         cursor.execute("CREATE INDEX product_search_vector_gin ON gifting_jobs_product USING gin (search_vector)")
         cursor.execute("ANALYZE gifting_jobs_product")
-    print(f"loaded {count:,} products in {loaded:.1f} s; HNSW and GIN indexes built in {time.monotonic() - started:.1f} s")
+    print(
+        f"loaded {count:,} products in {loaded:.1f} s; HNSW and GIN indexes built in {time.monotonic() - started:.1f} s"
+    )
 
 
 def create_profiles(queries: int, centres, rng, model_name: str) -> tuple[list, list]:
@@ -172,9 +208,7 @@ def create_profiles(queries: int, centres, rng, model_name: str) -> tuple[list, 
 
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE gifting_jobs_tasteprofile, auth_user CASCADE")
-    users = get_user_model().objects.bulk_create(
-        [get_user_model()(username=f"bench-{n}") for n in range(2 * queries)]
-    )
+    users = get_user_model().objects.bulk_create([get_user_model()(username=f"bench-{n}") for n in range(2 * queries)])
     dims = centres.shape[1]
     profiles = []
     for n, user in enumerate(users):
@@ -236,7 +270,9 @@ def run_case(name: str, profiles: list) -> dict[str, float]:
         candidates, path = search_candidates(query, count=pool, enough=LIMIT)
         truth, _ = search_candidates(query, count=LIMIT, exact=True)
         fallbacks += path is SearchPath.EXACT_FALLBACK
-        recalls.append(len({c.product_id for c in candidates[:LIMIT]} & {c.product_id for c in truth}) / max(len(truth), 1))
+        recalls.append(
+            len({c.product_id for c in candidates[:LIMIT]} & {c.product_id for c in truth}) / max(len(truth), 1)
+        )
         overlaps.append(len({r.product.pk for r in got} & {r.product.pk for r in reference}) / max(len(reference), 1))
         if n < EXACT_SAMPLES:
             # The exact reference scores every allowed product: both searches as deep as the catalog.
@@ -305,7 +341,9 @@ def main() -> None:
         load_catalog(args.products, centres, rng, provider.model_name)
     else:
         print(f"reusing the {args.products:,} products of {BENCH_DATABASE} (--rebuild to reload)")
-    open_profiles, budget_profiles = create_profiles(args.queries, centres, np.random.default_rng(SEED + 1), provider.model_name)
+    open_profiles, budget_profiles = create_profiles(
+        args.queries, centres, np.random.default_rng(SEED + 1), provider.model_name
+    )
 
     plan = explain_search(
         ProductQuery.for_profile(budget_profiles[0], facets_of(budget_profiles[0])),
@@ -329,7 +367,9 @@ def main() -> None:
     results = [run_case("no filter", open_profiles), run_case(f"budget ({SELECTIVITY:.0%} kept)", budget_profiles)]
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     ok = all(r["indexed_p50"] < TARGET_P50_MS and r["fused_recall"] >= TARGET_RECALL for r in results)
-    print(f"targets (p50 < {TARGET_P50_MS:g} ms, fused recall@{LIMIT} >= {TARGET_RECALL}): {'met' if ok else 'NOT met'}")
+    print(
+        f"targets (p50 < {TARGET_P50_MS:g} ms, fused recall@{LIMIT} >= {TARGET_RECALL}): {'met' if ok else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

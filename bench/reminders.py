@@ -107,8 +107,17 @@ def start_workers(env: dict[str, str], *, workers: int, threads: int) -> list[su
         procs.append(
             subprocess.Popen(
                 # A worker pool dedicated to reminders: polling every other queue's bands costs CPU for nothing.
-                [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", str(threads),
-                 "--queues", *REMINDER_QUEUES],
+                [
+                    sys.executable,
+                    "manage.py",
+                    "rundramatiq",
+                    "--processes",
+                    "1",
+                    "--threads",
+                    str(threads),
+                    "--queues",
+                    *REMINDER_QUEUES,
+                ],
                 cwd=ROOT,
                 env={**os.environ, **env},
                 stdout=subprocess.DEVNULL,
@@ -207,14 +216,18 @@ def main() -> None:
     print()
     print(f"reminders                {args.count:>12,}   (load average {load:.1f} on {os.cpu_count()} cores)")
     print(f"workers x threads        {args.workers:>9} x {args.threads}")
-    print(f"claims/s (SKIP LOCKED)   {claims_per_second:>12,.0f}   target >= {TARGET_CLAIMS_PER_SECOND:,}"
-          f"  {'OK' if claims_per_second >= TARGET_CLAIMS_PER_SECOND else 'MISSED'}")
+    print(
+        f"claims/s (SKIP LOCKED)   {claims_per_second:>12,.0f}   target >= {TARGET_CLAIMS_PER_SECOND:,}"
+        f"  {'OK' if claims_per_second >= TARGET_CLAIMS_PER_SECOND else 'MISSED'}"
+    )
     print(f"sweep claim+enqueue/s    {sweep_per_second:>12,.0f}   ({sweep_elapsed:.1f} s for the whole sweep)")
     print(f"sent                     {sent:>12,}   in {drain_elapsed:.1f} s ({sent / drain_elapsed:,.0f}/s)")
     target = TARGET_P95_SWEEP_INTERVALS * sweep_seconds
     print(f"due→sent p50             {p50 or 0:>11.1f}s")
-    print(f"due→sent p95             {p95 or 0:>11.1f}s   target < {target} s (2 x sweep interval)"
-          f"  {'OK' if p95 is not None and p95 < target else 'MISSED'}")
+    print(
+        f"due→sent p95             {p95 or 0:>11.1f}s   target < {target} s (2 x sweep interval)"
+        f"  {'OK' if p95 is not None and p95 < target else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

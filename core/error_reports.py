@@ -30,4 +30,7 @@ class CredentialsHidingFilter(SafeExceptionReporterFilter):
         return self.mask(cleansed) if isinstance(cleansed, str) else cleansed
 
     def get_traceback_frame_variables(self, request: Any, tb_frame: Any) -> Any:
-        return [(name, self.cleanse_setting(name, value)) for name, value in super().get_traceback_frame_variables(request, tb_frame)]
+        return [
+            (name, self.cleanse_setting(name, value))
+            for name, value in super().get_traceback_frame_variables(request, tb_frame)
+        ]

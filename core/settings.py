@@ -94,10 +94,14 @@ REDIS_URL = os.environ.get("REDIS_URL") or local_services.local_redis_url()
 DRAMATIQ_BROKER = gifting_settings.dramatiq_broker(
     REDIS_URL,
     namespace=os.environ.get("DRAMATIQ_NAMESPACE", gifting_settings.DEFAULT_NAMESPACE),
-    heartbeat_timeout_ms=int(os.environ.get("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", gifting_settings.DEFAULT_HEARTBEAT_TIMEOUT_MS)),
+    heartbeat_timeout_ms=int(
+        os.environ.get("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", gifting_settings.DEFAULT_HEARTBEAT_TIMEOUT_MS)
+    ),
     maintenance_chance=int(os.environ.get("DRAMATIQ_MAINTENANCE_CHANCE", gifting_settings.DEFAULT_MAINTENANCE_CHANCE)),
     socket_timeout=float(os.environ.get("REDIS_SOCKET_TIMEOUT", gifting_settings.DEFAULT_SOCKET_TIMEOUT_SECONDS)),
-    socket_connect_timeout=float(os.environ.get("REDIS_CONNECT_TIMEOUT", gifting_settings.DEFAULT_CONNECT_TIMEOUT_SECONDS)),
+    socket_connect_timeout=float(
+        os.environ.get("REDIS_CONNECT_TIMEOUT", gifting_settings.DEFAULT_CONNECT_TIMEOUT_SECONDS)
+    ),
     worker_timeout_ms=int(os.environ.get("DRAMATIQ_WORKER_TIMEOUT_MS", gifting_settings.DEFAULT_WORKER_TIMEOUT_MS)),
     enqueue_timeout=float(os.environ.get("REDIS_ENQUEUE_TIMEOUT", gifting_settings.DEFAULT_ENQUEUE_TIMEOUT_SECONDS)),
 )

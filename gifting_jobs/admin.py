@@ -208,10 +208,7 @@ class FailedJobAdmin(ReadOnlyAdmin):
         items = format_html_join(
             "",
             '<li><a href="{}">dead letter {}</a> ({}, failed {})</li>',
-            (
-                (_failed_job_url(pk), pk, status, f"{failed_at:%Y-%m-%d %H:%M:%S}")
-                for pk, status, failed_at in later
-            ),
+            ((_failed_job_url(pk), pk, status, f"{failed_at:%Y-%m-%d %H:%M:%S}") for pk, status, failed_at in later),
         )
         return format_html('<ul class="later-failures">{}</ul>', items)
 

@@ -46,16 +46,85 @@ FACETS_VERSION = 1
 
 #: Words that say nothing about a gift theme; never used to match a phrase to the taxonomy.
 GENERIC_WORDS = frozenset(
-    ["a", "an", "and", "or", "the", "of", "for", "with", "at", "to", "in", "on", "by", "my", "their", "his", "her", "them", "someone", "you", "your", "gift", "gifts", "present", "accessory", "item", "product", "tool", "gear", "equipment", "kit", "set", "lover", "time", "home", "high", "end", "new", "small", "close", "premium", "thing", "stuff", "other", "any", "all"]
+    [
+        "a",
+        "an",
+        "and",
+        "or",
+        "the",
+        "of",
+        "for",
+        "with",
+        "at",
+        "to",
+        "in",
+        "on",
+        "by",
+        "my",
+        "their",
+        "his",
+        "her",
+        "them",
+        "someone",
+        "you",
+        "your",
+        "gift",
+        "gifts",
+        "present",
+        "accessory",
+        "item",
+        "product",
+        "tool",
+        "gear",
+        "equipment",
+        "kit",
+        "set",
+        "lover",
+        "time",
+        "home",
+        "high",
+        "end",
+        "new",
+        "small",
+        "close",
+        "premium",
+        "thing",
+        "stuff",
+        "other",
+        "any",
+        "all",
+    ]
 )
 #: Everyday words for a relationship that the recipient taxonomy does not spell out.
 RELATIONSHIP_SYNONYMS: dict[str, str] = {
-    "spouse": "partner", "fiance": "partner", "fiancee": "partner", "bf": "partner", "gf": "partner",
-    "mom": "parent", "mum": "parent", "mama": "parent", "dad": "parent", "papa": "parent",
-    "grandma": "grandparent", "grandpa": "grandparent", "granny": "grandparent", "nana": "grandparent",
-    "son": "child", "daughter": "child", "kid": "child", "teen": "child", "nephew": "child", "niece": "child",
-    "bro": "sibling", "sis": "sibling", "boss": "colleague", "coworker": "colleague", "manager": "colleague",
-    "buddy": "friend", "pal": "friend", "mate": "friend",
+    "spouse": "partner",
+    "fiance": "partner",
+    "fiancee": "partner",
+    "bf": "partner",
+    "gf": "partner",
+    "mom": "parent",
+    "mum": "parent",
+    "mama": "parent",
+    "dad": "parent",
+    "papa": "parent",
+    "grandma": "grandparent",
+    "grandpa": "grandparent",
+    "granny": "grandparent",
+    "nana": "grandparent",
+    "son": "child",
+    "daughter": "child",
+    "kid": "child",
+    "teen": "child",
+    "nephew": "child",
+    "niece": "child",
+    "bro": "sibling",
+    "sis": "sibling",
+    "boss": "colleague",
+    "coworker": "colleague",
+    "manager": "colleague",
+    "buddy": "friend",
+    "pal": "friend",
+    "mate": "friend",
 }
 
 #: Words that name a tag although its slug and label do not spell them ("video games" is gaming).
@@ -202,11 +271,7 @@ def match_tags(phrases: Iterable[str], *, naming_only: bool = False) -> list[str
     words: set[str] = set().union(*(_content_words(p) for p in phrases))
     # A word that names some tag ("game") means those tags, not every tag whose description uses it.
     named, described = words & naming_words, words - naming_words
-    return [
-        t.slug
-        for t in vocabulary
-        if named & t.naming or (not naming_only and described & t.related)
-    ]
+    return [t.slug for t in vocabulary if named & t.naming or (not naming_only and described & t.related)]
 
 
 def match_relationship(phrase: str | None) -> str | None:

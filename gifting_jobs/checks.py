@@ -77,7 +77,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     try:
         conf = get_settings()
     except ConfigurationError as exc:
-        return [Error(str(exc), hint="Fix that line of the GIFTING_JOBS dict in your settings.", id="gifting_jobs.E001")]
+        return [
+            Error(str(exc), hint="Fix that line of the GIFTING_JOBS dict in your settings.", id="gifting_jobs.E001")
+        ]
     errors: list[CheckMessage] = []
     if not conf.WEBHOOK_SECRET:
         errors.append(
@@ -164,7 +166,9 @@ def _dimension_error(dimensions: int, built: int, where: str) -> Error:
 
 
 @register(Tags.database)
-def check_vector_columns(app_configs: Any = None, databases: Sequence[str] | None = None, **kwargs: Any) -> list[CheckMessage]:
+def check_vector_columns(
+    app_configs: Any = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     """EMBEDDING_DIMENSIONS against the vector columns in the database (`check --database default`, `migrate`).
 
     Skipped when the table does not exist yet or the database does not answer:
@@ -187,7 +191,9 @@ def check_vector_columns(app_configs: Any = None, databases: Sequence[str] | Non
             continue
         built = _column_dimensions(alias, model._meta.db_table, model._meta.get_field(VECTOR_COLUMN).column)
         if built is not None and built != dimensions:
-            errors.append(_dimension_error(dimensions, built, f"the column {model._meta.db_table}.{VECTOR_COLUMN} was migrated"))
+            errors.append(
+                _dimension_error(dimensions, built, f"the column {model._meta.db_table}.{VECTOR_COLUMN} was migrated")
+            )
     return errors
 
 
@@ -255,7 +261,9 @@ def check_broker(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         errors.append(
             Error(
                 "DRAMATIQ_BROKER['MIDDLEWARE'] lacks " + ", ".join(missing),
-                hint="The list must hold, in this order: " + ", ".join(gifting_settings.MIDDLEWARE) + f". Or write:\n\t{fix}",
+                hint="The list must hold, in this order: "
+                + ", ".join(gifting_settings.MIDDLEWARE)
+                + f". Or write:\n\t{fix}",
                 id="gifting_jobs.E012",
             )
         )

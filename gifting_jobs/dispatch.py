@@ -249,7 +249,9 @@ class _Prepared:
         return bool(self.delay) and self.delay > get_settings().delay_horizon
 
 
-def _prepare(spec: JobSpec[Any], fields: dict[str, Any], opts: dict[str, Any], *, retry_of: int | None = None) -> _Prepared:
+def _prepare(
+    spec: JobSpec[Any], fields: dict[str, Any], opts: dict[str, Any], *, retry_of: int | None = None
+) -> _Prepared:
     payload, options = _validate(spec, fields, opts)
     message = build_message(spec, payload, options, retry_of=retry_of)
     delay = options.delay or _NO_DELAY

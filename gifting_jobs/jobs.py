@@ -211,7 +211,9 @@ def declare_job_type(
         raise ConfigurationError(f"job type {name!r}: payload must subclass gifting_jobs.jobs.JobPayload")
     if callable(work):
         if "<" in work.__qualname__:
-            raise ConfigurationError(f"job type {name!r}: work must be a module-level function, not {work.__qualname__}")
+            raise ConfigurationError(
+                f"job type {name!r}: work must be a module-level function, not {work.__qualname__}"
+            )
         work = f"{work.__module__}.{work.__qualname__}"
     try:
         retry = RetryPolicy(attempts=attempts, min_backoff=min_backoff, max_backoff=max_backoff)

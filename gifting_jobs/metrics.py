@@ -94,7 +94,10 @@ def _provider_families(status: JobsStatus) -> Iterator[Metric]:
         "cooldown_s": ("provider_cooldown_seconds", "Seconds left of the provider-wide cooldown (a Retry-After)."),
         "calls_last_minute": ("provider_calls_last_minute", "Calls admitted to the provider in the last 60 s."),
         "in_flight": ("provider_calls_in_flight", "Calls to the provider holding a concurrency slot."),
-        "slowdown": ("provider_slowdown_factor", "Factor the provider's pace is slowed by after a 429 (1: as configured)."),
+        "slowdown": (
+            "provider_slowdown_factor",
+            "Factor the provider's pace is slowed by after a 429 (1: as configured).",
+        ),
     }
     for attribute, (name, documentation) in gauges.items():
         family = GaugeMetricFamily(f"{NAMESPACE}_{name}", documentation, labels=["provider"])

@@ -165,7 +165,10 @@ def limited_call(provider: str, *, tokens: int = 0) -> Iterator[LimitedCall]:
             raise
         left = cool_down(provider, seconds)
         logger.warning(
-            "%s answered %s: every worker holds off for %.3f s", provider, exc.status, left,
+            "%s answered %s: every worker holds off for %.3f s",
+            provider,
+            exc.status,
+            left,
             extra={"provider": provider, "cooldown_s": left},
         )
         cooling = Denial(provider, left, Refusal.COOLDOWN, grant.snoozed)

@@ -85,7 +85,9 @@ def relay_due_jobs(broker: RedisBroker, *, batch_size: int) -> RelayResult:
                 owner = send_held(broker, message, row.lock_ttl_ms)
             except redis.RedisError as exc:
                 broker_down = True
-                HeldJob.objects.filter(pk__in=[r.pk for r in rows if r.pk not in done]).update(last_error=str(exc)[:ERROR_EXCERPT_CHARS])
+                HeldJob.objects.filter(pk__in=[r.pk for r in rows if r.pk not in done]).update(
+                    last_error=str(exc)[:ERROR_EXCERPT_CHARS]
+                )
                 break
             if owner is None:
                 sent += 1
@@ -96,13 +98,18 @@ def relay_due_jobs(broker: RedisBroker, *, batch_size: int) -> RelayResult:
     result = RelayResult(sent=sent, deduplicated=deduplicated, failed=failed, broker_down=broker_down)
     if result.handled:
         logger.info(
-            "relay sent %d held jobs (%d already pending, %d unsendable)", sent, deduplicated, failed,
+            "relay sent %d held jobs (%d already pending, %d unsendable)",
+            sent,
+            deduplicated,
+            failed,
         )
     return result
 
 
 def _dead_letter_unsendable(row: HeldJob, exc: Exception) -> None:
-    logger.error("held job %s cannot be sent: %s", row.job_id, exc, extra={"job_id": row.job_id, "job_type": row.job_type})
+    logger.error(
+        "held job %s cannot be sent: %s", row.job_id, exc, extra={"job_id": row.job_id, "job_type": row.job_type}
+    )
     message: Message[Any] = Message(
         queue_name=row.queue,
         actor_name=row.job_type,
@@ -111,6 +118,4 @@ def _dead_letter_unsendable(row: HeldJob, exc: Exception) -> None:
         options=dict((row.message or {}).get("options", {}), job_id=row.job_id),
         message_id=row.message_id,
     )
-    record_failure(
-        message, reason=FailedJobReason.UNSENDABLE, error_class=type(exc).__name__, error_message=str(exc)
-    )
+    record_failure(message, reason=FailedJobReason.UNSENDABLE, error_class=type(exc).__name__, error_message=str(exc))

@@ -41,7 +41,9 @@ def classify_error(exc: BaseException) -> ErrorKind:
     """
     if isinstance(exc, TransientJobError):
         return ErrorKind.TRANSIENT
-    if isinstance(exc, (PermanentJobError, ValidationError, PydanticValidationError, ObjectDoesNotExist, IntegrityError)):
+    if isinstance(
+        exc, (PermanentJobError, ValidationError, PydanticValidationError, ObjectDoesNotExist, IntegrityError)
+    ):
         return ErrorKind.PERMANENT
     # A missing dependency or a wrong setting: no retry can fix the install.
     if isinstance(exc, (ImportError, ImproperlyConfigured)):

@@ -33,7 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 WAIT_TIMEOUT = 20.0
 
 
-def wait_until(predicate: Callable[[], Any], *, timeout: float = WAIT_TIMEOUT, interval: float = 0.02, what: str = "") -> Any:
+def wait_until(
+    predicate: Callable[[], Any], *, timeout: float = WAIT_TIMEOUT, interval: float = 0.02, what: str = ""
+) -> Any:
     """Poll `predicate` until it returns a truthy value; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -183,7 +185,9 @@ def start_worker(clean_broker: RedisBroker, transactional_db: None) -> Iterator[
     """Start in-process workers when the test says so (after it queued its jobs)."""
     workers: list[dramatiq.Worker] = []
 
-    def start(*, broker: RedisBroker | None = None, threads: int = 4, queues: set[str] | None = None) -> dramatiq.Worker:
+    def start(
+        *, broker: RedisBroker | None = None, threads: int = 4, queues: set[str] | None = None
+    ) -> dramatiq.Worker:
         worker = dramatiq.Worker(broker or clean_broker, worker_threads=threads, worker_timeout=50, queues=queues)
         worker.start()
         workers.append(worker)

@@ -145,6 +145,7 @@ class KeyLayout:
     def rate_limit_prefix(self) -> str:
         """What every rate-limit key starts with (for listing provider keys)."""
         return self.own("rl", "")
+
     def notify(self, physical: str) -> str:
         """The list a send pushes a token onto so that an idle consumer of `physical` wakes up."""
         return self.own("notify", physical)

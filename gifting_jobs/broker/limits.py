@@ -161,7 +161,9 @@ class ProviderLimits:
         )
         return _float(left) / 1000
 
-    def snooze(self, message: Message[Any], *, provider: str, delay_ms: int, lock_ttl_ms: int, hold: bool) -> str | None:
+    def snooze(
+        self, message: Message[Any], *, provider: str, delay_ms: int, lock_ttl_ms: int, hold: bool
+    ) -> str | None:
         """Re-enqueue a running job's message after `delay_ms`, keeping (and extending) its id lock.
 
         With `hold`, nothing is pushed: the lock passes to the message's held
@@ -204,7 +206,9 @@ class ProviderLimits:
     def tokens_in_window(self, provider: str, *, window_s: float) -> int:
         """Tokens of the calls admitted in the last `window_s` (reservations included): a read, for sizing batches."""
         since = (time.time() - window_s) * 1000
-        members = cast(list[bytes | str], self._broker.client.zrangebyscore(self._keys(provider).calls, f"({since}", "+inf"))
+        members = cast(
+            list[bytes | str], self._broker.client.zrangebyscore(self._keys(provider).calls, f"({since}", "+inf")
+        )
         return sum(int(_text(member).rpartition(":")[2]) for member in members)
 
     def reset(self, provider: str | None = None) -> int:

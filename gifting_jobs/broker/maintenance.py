@@ -46,9 +46,7 @@ class Maintenance(Middleware):
 
     def after_worker_boot(self, broker: Broker, worker: object) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(broker,), name="gifting-maintenance", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, args=(broker,), name="gifting-maintenance", daemon=True)
         self._thread.start()
 
     def before_worker_shutdown(self, broker: Broker, worker: object) -> None:
@@ -70,5 +68,7 @@ class Maintenance(Middleware):
                 logger.debug("maintenance could not reach Redis: %s", exc)
             else:
                 if moved:
-                    logger.warning("requeued %d messages of dead workers or lost fetches", moved, extra={"requeued": moved})
+                    logger.warning(
+                        "requeued %d messages of dead workers or lost fetches", moved, extra={"requeued": moved}
+                    )
             self._stop.wait(interval)

@@ -65,6 +65,8 @@ MOVED_TO_QUARANTINE = "moved_to_quarantine"
 DELIVERIES_TTL_MS = 7 * 24 * 3600 * 1000
 #: Keys asked of SCAN (and deleted) per round trip when a namespace is emptied.
 NAMESPACE_SCAN_COUNT = 500
+
+
 def _text(value: bytes | str) -> str:
     """A script's string reply, whether the client decodes responses or not."""
     return value.decode() if isinstance(value, bytes) else str(value)

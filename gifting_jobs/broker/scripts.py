@@ -22,7 +22,9 @@ end
 # push nothing (the job waits in Postgres). "relay": push if the lock is free or held
 # for this owner; if the owner already sent it, or another job owns it, push nothing.
 # Returns nil when pushed (or held), else the current owner of the lock.
-SEND_UNIQUE = NOTIFY + f"""
+SEND_UNIQUE = (
+    NOTIFY
+    + f"""
 local HELD_PREFIX = '{HELD_PREFIX}'
 local mode = ARGV[5]
 if mode == 'send' then
@@ -45,21 +47,28 @@ redis.call('rpush', KEYS[2], ARGV[3])
 notify(KEYS[4], ARGV[6])
 return false
 """
+)
 
 # Dramatiq's `enqueue` (store the message, push its id) plus a wake-up, in one call:
 # retries and delayed messages coming due go through it. KEYS: queue list, queue
 # messages hash, notify list. ARGV: redis message id, data, notify cap.
-ENQUEUE = NOTIFY + """
+ENQUEUE = (
+    NOTIFY
+    + """
 redis.call('hset', KEYS[2], ARGV[1], ARGV[2])
 redis.call('rpush', KEYS[1], ARGV[1])
 notify(KEYS[3], ARGV[3])
 """
+)
 
 # Wake the consumers of a queue (messages handed back by a stopping worker).
 # KEYS: notify list. ARGV: notify cap.
-WAKE = NOTIFY + """
+WAKE = (
+    NOTIFY
+    + """
 notify(KEYS[1], ARGV[1])
 """
+)
 
 # Delete a key only if it holds this value: a job freeing its id (unless a
 # later job owns it by now), a holder releasing its mark. KEYS: key. ARGV: value.

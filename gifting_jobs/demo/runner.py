@@ -408,8 +408,7 @@ class DemoRunner:
             )
         self.emit(
             f"  done in {report.seconds(self.timings['processing'])}: {state.embedded} of {state.recommendable} "
-            f"embedded, {state.enriched} enriched"
-            + (f" ({state.describe()})" if state.failed else ""),
+            f"embedded, {state.enriched} enriched" + (f" ({state.describe()})" if state.failed else ""),
         )
         if state.failed:
             self.problems.append(f"{state.failed} products could not be processed (see the dead letters below)")
@@ -564,9 +563,7 @@ class DemoRunner:
             wait_for(lambda: self._collections_state(jobs), timeout=self.options.timeout, what="the collection builds")
         failures = FailedJob.objects.filter(job_id__in=[job.id for job in jobs], last_failed_at__gte=since)
         for failed in failures:
-            self.problems.append(
-                f"collections job {failed.job_id} failed: {describe_failure(failed)}"
-            )
+            self.problems.append(f"collections job {failed.job_id} failed: {describe_failure(failed)}")
         self.emit(f"  built in {report.seconds(self.timings['collections'])}")
         for surface in Surface:
             self._show_surface(surface, target)
@@ -669,8 +666,7 @@ class DemoRunner:
         )
         handed = process_overdue_reminders()
         self.emit(
-            f"  process_overdue_reminders(): {handed} handed to the broker; "
-            "the console backends print what they send:",
+            f"  process_overdue_reminders(): {handed} handed to the broker; the console backends print what they send:",
             "",
         )
         pks = [s.pk for s in nearest]

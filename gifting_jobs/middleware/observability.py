@@ -81,7 +81,9 @@ class JobObservability(Middleware):
         if exception is None:
             if logger.isEnabledFor(logging.INFO):
                 logger.info(
-                    "job succeeded: %s %s", context.job_type, context.job_id,
+                    "job succeeded: %s %s",
+                    context.job_type,
+                    context.job_id,
                     extra=context.extra(duration_ms=duration_ms, outcome="succeeded"),
                 )
         elif message.failed:

@@ -73,7 +73,9 @@ def snooze(any_broker: Broker, proxy: MessageProxy, exc: ProviderRateLimited) ->
     if owner is not None:
         logger.warning(
             "job %s not snoozed: its id is owned by message %s by now (this copy was a duplicate)",
-            context.job_id, owner, extra=context.extra(outcome="dropped"),
+            context.job_id,
+            owner,
+            extra=context.extra(outcome="dropped"),
         )
         return
     message.options["snooze_delay_ms"] = delay_ms

@@ -55,7 +55,9 @@ class FailedJob(models.Model):
         ordering = ["-last_failed_at", "-id"]
         permissions = [("retry_failedjob", "Can retry or discard failed jobs")]
         constraints = [
-            models.UniqueConstraint(fields=["job_id"], condition=models.Q(status="open"), name="failedjob_one_open_per_job"),
+            models.UniqueConstraint(
+                fields=["job_id"], condition=models.Q(status="open"), name="failedjob_one_open_per_job"
+            ),
         ]
         indexes = [models.Index(fields=["status", "last_failed_at"], name="failedjob_status_last")]
 

@@ -16,7 +16,9 @@ class ConfiguredProvider[P]:
     calls); it is rebuilt when the settings object changes (`override_settings`).
     """
 
-    def __init__(self, setting: str, aliases: dict[str, str], build: Callable[[type[P], GiftingJobsSettings], P]) -> None:
+    def __init__(
+        self, setting: str, aliases: dict[str, str], build: Callable[[type[P], GiftingJobsSettings], P]
+    ) -> None:
         self.setting = setting
         self.aliases = aliases
         self.build = build

@@ -42,7 +42,9 @@ def resolve_provider_class(setting: str, value: str, aliases: dict[str, str]) ->
     path = aliases.get(value, value)
     if "." not in path:
         guess = difflib.get_close_matches(value, list(aliases), n=1)
-        hint = f"did you mean {guess[0]!r}?" if guess else f"use one of {', '.join(map(repr, aliases))} or a dotted path"
+        hint = (
+            f"did you mean {guess[0]!r}?" if guess else f"use one of {', '.join(map(repr, aliases))} or a dotted path"
+        )
         raise ConfigurationError(f"GIFTING_JOBS[{setting!r}] = {value!r} is not a provider: {hint}")
     try:
         provider_class = import_string(path)

@@ -244,5 +244,7 @@ def run_duty(name: str, tick_seconds: int | None = None) -> object:
         # A failed run does not count: a later fire in this period (a takeover, a restart) tries again.
         release_period_mark(duty, period)
         raise
-    logger.info("duty %s done for period %s: %s", duty.name, period.key, result, extra={**extra, "holder": holder_name()})
+    logger.info(
+        "duty %s done for period %s: %s", duty.name, period.key, result, extra={**extra, "holder": holder_name()}
+    )
     return result

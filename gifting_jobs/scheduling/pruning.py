@@ -67,8 +67,7 @@ def prune_old_records(*, now: datetime | None = None) -> PruneResult:
     task_results = _delete_in_batches(
         TaskResultRecord.objects.filter(
             Q(status__in=[TaskStatus.SUCCESSFUL, TaskStatus.FAILED], finished_at__lt=cutoff)
-            | Q(status=TaskStatus.READY, enqueued_at__lt=cutoff)
-            & (Q(run_after__isnull=True) | Q(run_after__lt=cutoff))
+            | Q(status=TaskStatus.READY, enqueued_at__lt=cutoff) & (Q(run_after__isnull=True) | Q(run_after__lt=cutoff))
         )
     )
     executions_before = DjangoJobExecution.objects.filter(run_time__lte=cutoff).count()

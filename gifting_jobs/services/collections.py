@@ -33,7 +33,9 @@ def generate_daily_collections(date: date | None = None) -> list[Job]:
     jobs = schedule_daily_curated_collections(target)
     for job in jobs:
         logger.info(
-            "daily collections for %s enqueued: %s", target, job.outcome,
+            "daily collections for %s enqueued: %s",
+            target,
+            job.outcome,
             extra={"job_id": job.id, "job_type": job.job_type, "outcome": job.outcome.value},
         )
     return jobs

@@ -49,6 +49,7 @@ MAX_TAG_LENGTH = 100
 MIN_CMS_TIMESTAMP = datetime(1, 1, 2, tzinfo=UTC)
 MAX_CMS_TIMESTAMP = datetime(9999, 12, 30, tzinfo=UTC)
 
+
 def _storable_text(value: str) -> str:
     """Refuse what Postgres text and JSON columns cannot hold: NUL characters and lone surrogates."""
     if "\x00" in value:
@@ -143,9 +144,12 @@ class ProductDocument(_CmsDocument):
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH), STORABLE]
     description: StorableText | None = ""
     brand: Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_BRAND_LENGTH), STORABLE] | None = ""
-    price: Annotated[
-        Decimal, Field(ge=0, max_digits=PRICE_MAX_DIGITS, decimal_places=PRICE_DECIMAL_PLACES, allow_inf_nan=False)
-    ] | None = None
+    price: (
+        Annotated[
+            Decimal, Field(ge=0, max_digits=PRICE_MAX_DIGITS, decimal_places=PRICE_DECIMAL_PLACES, allow_inf_nan=False)
+        ]
+        | None
+    ) = None
     currency: CurrencyCode | None = ""
     status: ProductStatus = ProductStatus.DRAFT
     visible_to_gifter: StrictBool = Field(default=True, alias="visibleToGifter")

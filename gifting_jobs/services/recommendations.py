@@ -265,7 +265,9 @@ class PhraseTerms:
         parts, params = [], []
         for lexeme in lexemes:
             if body_credit:
-                parts.append("CASE WHEN search_vector @@ %s::tsquery THEN 1.0 WHEN search_vector @@ %s::tsquery THEN %s ELSE 0.0 END")
+                parts.append(
+                    "CASE WHEN search_vector @@ %s::tsquery THEN 1.0 WHEN search_vector @@ %s::tsquery THEN %s ELSE 0.0 END"
+                )
                 params += [tsquery_literal(lexeme, STRONG_WEIGHTS), tsquery_literal(lexeme), body_credit]
             else:
                 parts.append("CASE WHEN search_vector @@ %s::tsquery THEN 1.0 ELSE 0.0 END")
@@ -343,7 +345,13 @@ class ProductQuery:
             # A product whose own text names a whole dislike is never shown.
             products = products.alias(
                 searchable=Concat(
-                    "title", Value(" "), "brand", Value(" "), "description", Value(" "), Cast("tags", TextField()),
+                    "title",
+                    Value(" "),
+                    "brand",
+                    Value(" "),
+                    "description",
+                    Value(" "),
+                    Cast("tags", TextField()),
                     output_field=TextField(),
                 )
             ).exclude(searchable__iregex=pattern)
@@ -375,9 +383,7 @@ class ProductQuery:
         ranking of the tuning split); they are scored on the whole text.
         """
         matching = self.filtered().filter(
-            RawSQL(
-                "title_search_vector @@ %s::tsquery", [self.terms.any_interest_query()], output_field=BooleanField()
-            )
+            RawSQL("title_search_vector @@ %s::tsquery", [self.terms.any_interest_query()], output_field=BooleanField())
         )
         return (
             self._candidates(matching, CandidateSource.LEXICAL)
@@ -706,7 +712,10 @@ def recommend_for_profile(
     )
     logger.debug(
         "recommendations for profile %s: %d candidates (vector search by %s), %d picked",
-        profile.pk, len(pool.candidates), pool.path, len(picked),
+        profile.pk,
+        len(pool.candidates),
+        pool.path,
+        len(picked),
         extra={"entity_id": str(profile.pk), "outcome": pool.path.value},
     )
     position = {id(c): i for i, c in enumerate(pool.candidates)}
@@ -764,9 +773,13 @@ def get_recommendations(
         )
         logger.info(
             "taste profile %s has no %s vector yet; embedding enqueued",
-            profile.pk, model_name,
+            profile.pk,
+            model_name,
             extra={
-                "job_id": job.id, "job_type": job.job_type, "entity_id": str(profile.pk), "outcome": job.outcome.value,
+                "job_id": job.id,
+                "job_type": job.job_type,
+                "entity_id": str(profile.pk),
+                "outcome": job.outcome.value,
             },
         )
         raise ProfileBeingProcessed(MESSAGE_PROCESSING)

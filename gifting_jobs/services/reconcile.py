@@ -51,7 +51,12 @@ def reconcile_stale(*, limit: int = DEFAULT_RECONCILE_LIMIT) -> ReconcileResult:
         JobType.PRODUCT_ENRICHMENT: [({"product_id": pk, "triggered_by": scheduler}, {}) for pk in stale.enrichment],
         JobType.TASTE_PROFILE_EMBEDDING: [
             (
-                {"taste_profile_id": p.pk, "user_id": p.user_id, "recipient_id": p.recipient_id, "triggered_by": scheduler},
+                {
+                    "taste_profile_id": p.pk,
+                    "user_id": p.user_id,
+                    "recipient_id": p.recipient_id,
+                    "triggered_by": scheduler,
+                },
                 {},
             )
             for p in profiles

@@ -91,7 +91,9 @@ def reminder_content(occasion: Occasion, offset_days: int) -> dict[str, Any]:
     when = "tomorrow" if offset_days == 1 else f"in {offset_days} days"
     recipient = occasion.recipient.name if occasion.recipient_id and occasion.recipient else ""
     day = f"{occasion.date:%A} {occasion.date.day} {occasion.date:%B}"
-    body = f"Find the perfect gift for {recipient} before {day}." if recipient else f"Find the perfect gift before {day}."
+    body = (
+        f"Find the perfect gift for {recipient} before {day}." if recipient else f"Find the perfect gift before {day}."
+    )
     return {
         "title": f"{occasion.name} is {when}",
         "body": body,
@@ -177,9 +179,9 @@ def schedule_reminders_for_occasion(
             elif fits:
                 unchanged.append(schedule)  # Already sending, sent or failed: done for this date.
         if stale:
-            NotificationSchedule.objects.filter(
-                pk__in=[s.pk for s in stale], status=NotificationStatus.QUEUED
-            ).update(status=NotificationStatus.CANCELLED, updated_at=now)
+            NotificationSchedule.objects.filter(pk__in=[s.pk for s in stale], status=NotificationStatus.QUEUED).update(
+                status=NotificationStatus.CANCELLED, updated_at=now
+            )
             for schedule in stale:
                 schedule.status = NotificationStatus.CANCELLED
         done = {(s.offset_days, s.channel) for s in unchanged}
@@ -252,7 +254,9 @@ _ABANDONED = (
 )
 
 
-def _claim(condition: str, order: str, params: dict[str, Any], *, batch_size: int, now: datetime) -> list[ClaimedReminder]:
+def _claim(
+    condition: str, order: str, params: dict[str, Any], *, batch_size: int, now: datetime
+) -> list[ClaimedReminder]:
     sql = _CLAIM_SQL.format(table=NotificationSchedule._meta.db_table, condition=condition, order=order)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, {**params, "now": now, "limit": batch_size})
@@ -373,5 +377,7 @@ def process_overdue_reminders(batch_size: int = 100, *, lookahead: timedelta = t
         if len(rows) < batch_size:
             break
     if enqueued:
-        logger.info("reminder sweep handed %d reminders to the broker", enqueued, extra={"job_type": "reminder_dispatch"})
+        logger.info(
+            "reminder sweep handed %d reminders to the broker", enqueued, extra={"job_type": "reminder_dispatch"}
+        )
     return enqueued

@@ -456,6 +456,11 @@ def build_curated_collections(payload: CuratedCollectionsPayload) -> None:
     log = logger.info if outcome == "built" else logger.warning
     log(
         "%s collections for %s on %s: %d of %d built from %d products",
-        outcome, payload.surface, payload.target_date, len(planned), payload.collections_count, len(catalog),
+        outcome,
+        payload.surface,
+        payload.target_date,
+        len(planned),
+        payload.collections_count,
+        len(catalog),
         extra={"outcome": outcome},
     )

@@ -104,7 +104,8 @@ def dispatch_reminder(payload: ReminderDispatchPayload) -> None:
             _record_failure(payload.schedule_id, claim, exc, extra=extra)
             raise
     sent = _execute(
-        _SENT_SQL, {"now": timezone.now(), "provider_id": provider_message_id, "id": payload.schedule_id, "started": started}
+        _SENT_SQL,
+        {"now": timezone.now(), "provider_id": provider_message_id, "id": payload.schedule_id, "started": started},
     )
     if not sent:
         # Only a send longer than the lease gets here: a redelivery failed the row meanwhile.
@@ -154,13 +155,18 @@ def _record_failure(
     if rate_limit_answer(exc) is not None:
         # The provider said "slow down": the job snoozes, and the row gets its attempt back.
         claim.update(
-            status=NotificationStatus.QUEUED, attempts=F("attempts") - 1, claimed_at=timezone.now(),
-            last_error=error, updated_at=timezone.now(),
+            status=NotificationStatus.QUEUED,
+            attempts=F("attempts") - 1,
+            claimed_at=timezone.now(),
+            last_error=error,
+            updated_at=timezone.now(),
         )
         logger.info("reminder %s: provider rate limited, snoozed: %s", schedule_id, exc, extra=extra)
         return
     if kind is ErrorKind.TRANSIENT and attempts < spec.retry.attempts:
-        claim.update(status=NotificationStatus.QUEUED, claimed_at=timezone.now(), last_error=error, updated_at=timezone.now())
+        claim.update(
+            status=NotificationStatus.QUEUED, claimed_at=timezone.now(), last_error=error, updated_at=timezone.now()
+        )
         logger.warning("reminder %s not sent (attempt %d), will retry: %s", schedule_id, attempts, exc, extra=extra)
         return
     claim.update(status=NotificationStatus.FAILED, last_error=error, updated_at=timezone.now())

@@ -203,8 +203,17 @@ def test_demo_data__catalog_fits_the_webhook_contract() -> None:
     assert {d["status"] for d in docs} == {"PUBLISHED", "DRAFT"}
     assert all(8 <= d["price"] <= 400 and d["currency"] == "EUR" and d["tags"] for d in docs)
     assert set(docs[0]) == {
-        "id", "title", "description", "brand", "price", "currency", "status",
-        "visibleToGifter", "isFeatured", "tags", "updatedAt",
+        "id",
+        "title",
+        "description",
+        "brand",
+        "price",
+        "currency",
+        "status",
+        "visibleToGifter",
+        "isFeatured",
+        "tags",
+        "updatedAt",
     }
     # The first documents deal the profiles' themes a collection's worth each, so --products 30 still works.
     first = products[: len(data.LEADING_THEMES) * data.DEAL_SIZE]

@@ -53,7 +53,19 @@ ADMIN_USER, ADMIN_PASSWORD = "admin", "host-project-admin-pw"
 def readme_blocks() -> dict[str, str]:
     """The marked blocks of the README's host-project section, by name."""
     blocks = {name: body for name, _lang, body in BLOCK.findall((ROOT / "README.md").read_text())}
-    expected = {"install", "startapp", "settings", "urls", "models", "jobs", "migrate", "enqueue", "worker", "scheduler", "production"}
+    expected = {
+        "install",
+        "startapp",
+        "settings",
+        "urls",
+        "models",
+        "jobs",
+        "migrate",
+        "enqueue",
+        "worker",
+        "scheduler",
+        "production",
+    }
     assert expected <= set(blocks), f"README.md lacks host-project blocks: {sorted(expected - set(blocks))}"
     return blocks
 
@@ -91,7 +103,11 @@ def test_wheel__ships_the_app_only_with_its_extras(wheel: Path):
     sources = {name for name in tracked.stdout.split() if name.endswith(".py")}
     assert sources and sources <= set(names), f"missing from the wheel: {sorted(sources - set(names))}"
     [metadata] = [name for name in names if name.endswith(".dist-info/METADATA")]
-    requires = [line for line in zipfile.ZipFile(wheel).read(metadata).decode().splitlines() if line.startswith("Requires-Dist:")]
+    requires = [
+        line
+        for line in zipfile.ZipFile(wheel).read(metadata).decode().splitlines()
+        if line.startswith("Requires-Dist:")
+    ]
     assert any(line.startswith("Requires-Dist: wordllama") and 'extra == "local"' in line for line in requires)
     assert any(line.startswith("Requires-Dist: gunicorn") and 'extra == "server"' in line for line in requires)
     assert not any("pixeltable" in line and "extra" not in line for line in requires)
@@ -103,7 +119,9 @@ class HostProcess:
     def __init__(self, argv: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> None:
         self.log_path = log
         self.log = open(log, "wb")  # noqa: SIM115 - closed by stop(), after the process ends
-        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def output(self) -> str:
         self.log.flush()
@@ -180,12 +198,21 @@ def host_database() -> Iterator[tuple[str, dict[str, Any]]]:
     """A database of its own on this checkout's Postgres: (URL, psycopg connect kwargs)."""
     server = settings.DATABASES["default"]
     name = f"host_project_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    params = {"host": server["HOST"], "port": server["PORT"] or None, "user": server["USER"], "password": server["PASSWORD"]}
+    params = {
+        "host": server["HOST"],
+        "port": server["PORT"] or None,
+        "user": server["USER"],
+        "password": server["PASSWORD"],
+    }
     with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     auth = f"{server['USER']}:{server['PASSWORD']}"
     host = server["HOST"]
-    url = f"postgresql://{auth}@/{name}?host={host}" if host.startswith("/") else f"postgresql://{auth}@{host}:{server['PORT'] or 5432}/{name}"
+    url = (
+        f"postgresql://{auth}@/{name}?host={host}"
+        if host.startswith("/")
+        else f"postgresql://{auth}@{host}:{server['PORT'] or 5432}/{name}"
+    )
     yield url, {**params, "dbname": name}
     with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
@@ -203,7 +230,9 @@ def host_namespace() -> Iterator[str]:
 
 
 @pytest.fixture
-def host_project(tmp_path: Path, wheel: Path, host_database: tuple[str, dict[str, Any]], host_namespace: str) -> Iterator[HostProject]:
+def host_project(
+    tmp_path: Path, wheel: Path, host_database: tuple[str, dict[str, Any]], host_namespace: str
+) -> Iterator[HostProject]:
     project = HostProject(tmp_path, wheel, host_database[0], host_namespace)
     yield project
     project.stop()
@@ -286,13 +315,18 @@ def test_host_project__the_readme_path_runs_jobs_and_shows_dead_letters(host_pro
 
     # Then the job ran, and the failing one is a dead letter
     wait_for(
-        lambda: query(db, "SELECT u.username FROM onboarding_welcome w JOIN auth_user u ON u.id = w.user_id") == [("ada",)],
+        lambda: (
+            query(db, "SELECT u.username FROM onboarding_welcome w JOIN auth_user u ON u.id = w.user_id") == [("ada",)]
+        ),
         what="the welcome job to run",
         process=worker,
     )
     failed = wait_for(
-        lambda: query(db, "SELECT id, job_type, reason, error_class FROM gifting_jobs_failedjob WHERE job_id = %s",
-                      f"welcome-user:{MISSING_USER_ID}"),
+        lambda: query(
+            db,
+            "SELECT id, job_type, reason, error_class FROM gifting_jobs_failedjob WHERE job_id = %s",
+            f"welcome-user:{MISSING_USER_ID}",
+        ),
         what="the dead letter",
         process=worker,
     )
@@ -315,8 +349,18 @@ def test_host_project__the_readme_path_runs_jobs_and_shows_dead_letters(host_pro
     wait_for(lambda: answers(f"{base_url}/admin/login/"), what="gunicorn", process=gunicorn)
 
     # Then the dead letter shows in the admin, to a logged-in admin
-    project.run([project.bin("python"), "manage.py", "createsuperuser", "--noinput", "--username", ADMIN_USER,
-                 "--email", "admin@example.com"])
+    project.run(
+        [
+            project.bin("python"),
+            "manage.py",
+            "createsuperuser",
+            "--noinput",
+            "--username",
+            ADMIN_USER,
+            "--email",
+            "admin@example.com",
+        ]
+    )
     opener = admin_session(base_url)
     changelist = opener.open(f"{base_url}/admin/gifting_jobs/failedjob/", timeout=30).read().decode()
     assert "welcome_user" in changelist and f"welcome-user:{MISSING_USER_ID}" in changelist

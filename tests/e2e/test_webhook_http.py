@@ -59,7 +59,9 @@ def server(transactional_db: None) -> Iterator[Server]:
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json", **headers})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
+    )
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
             return response.status, json.loads(response.read())

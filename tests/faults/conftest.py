@@ -53,8 +53,15 @@ class FaultRow:
 
     def cells(self) -> tuple[str, ...]:
         verdict = "PASS" if self.passed else "FAIL"
-        return (self.scenario, str(self.sent), str(self.ran), str(self.lost), str(self.ran_twice), self.recovery,
-                verdict + (f" ({self.note})" if self.note else ""))
+        return (
+            self.scenario,
+            str(self.sent),
+            str(self.ran),
+            str(self.lost),
+            str(self.ran_twice),
+            self.recovery,
+            verdict + (f" ({self.note})" if self.note else ""),
+        )
 
 
 _ROWS: list[FaultRow] = []

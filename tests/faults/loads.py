@@ -11,7 +11,9 @@ from tests.jobapp.models import Effect, Execution
 
 def send_effects(prefix: str, count: int, *, hold_ms: int, opts: dict | None = None) -> list[Job]:
     """Enqueue `count` `test_effect` jobs keyed `<prefix>-<n>`; every one must be sent (or held)."""
-    items = [({"key": f"{prefix}-{n}", "triggered_by": "manual", "hold_ms": hold_ms}, dict(opts or {})) for n in range(count)]
+    items = [
+        ({"key": f"{prefix}-{n}", "triggered_by": "manual", "hold_ms": hold_ms}, dict(opts or {})) for n in range(count)
+    ]
     jobs = enqueue_many("test_effect", items)
     assert all(isinstance(job, Job) and job.outcome in {JobOutcome.SENT, JobOutcome.HELD} for job in jobs), jobs
     return jobs  # type: ignore[return-value]

@@ -55,13 +55,21 @@ def test_poison_job_next_to_innocent_jobs(redis_servers, use_redis, processes, f
     poison_runs = Execution.objects.filter(key="poison").count()
     expected_runs = 1 + get_settings().MAX_WORKER_CRASHES
     passed = (
-        done == INNOCENTS and blamed == 0 and duplicates("innocent") == 0
-        and letter is not None and letter.reason == FailedJobReason.CRASHED and poison_runs == expected_runs
+        done == INNOCENTS
+        and blamed == 0
+        and duplicates("innocent") == 0
+        and letter is not None
+        and letter.reason == FailedJobReason.CRASHED
+        and poison_runs == expected_runs
     )
     fault_row(
         scenario=f"Poison job (kills its worker) next to {INNOCENTS} innocent jobs (heartbeat {HEARTBEAT_MS // 1000} s)",
-        sent=INNOCENTS + 1, ran=done, lost=INNOCENTS - done, ran_twice=duplicates("innocent"),
-        recovery=f"{seconds(dead_lettered)} until the poison was dead-lettered", passed=passed,
+        sent=INNOCENTS + 1,
+        ran=done,
+        lost=INNOCENTS - done,
+        ran_twice=duplicates("innocent"),
+        recovery=f"{seconds(dead_lettered)} until the poison was dead-lettered",
+        passed=passed,
         note=f"{blamed} innocents blamed; poison ran {poison_runs} times, {restarts} worker restarts",
     )
     assert passed

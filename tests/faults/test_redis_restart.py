@@ -47,9 +47,12 @@ def where_are(broker, job_ids: set[str]) -> str:
             continue
         for rid, data in client.hscan_iter(key):
             if any(f'"job_id":"{job_id}"'.encode() in data for job_id in job_ids):
-                listed = [k.decode() for k in client.scan_iter(match=broker.keys.queue("*"), count=1000)
-                          if client.type(k) in (b"set", b"list")
-                          and (rid in client.smembers(k) if client.type(k) == b"set" else rid in client.lrange(k, 0, -1))]
+                listed = [
+                    k.decode()
+                    for k in client.scan_iter(match=broker.keys.queue("*"), count=1000)
+                    if client.type(k) in (b"set", b"list")
+                    and (rid in client.smembers(k) if client.type(k) == b"set" else rid in client.lrange(k, 0, -1))
+                ]
                 place = f"{name} in {','.join(listed) or 'no list or ack set'}"
                 places[place] = places.get(place, 0) + 1
     return "; ".join(f"{n} x {p}" for p, n in places.items()) or "nowhere in Redis"
@@ -70,7 +73,9 @@ def kill_and_start(server) -> None:
     [("SIGTERM", restart), ("SIGKILL", kill_and_start)],
     ids=["sigterm", "sigkill"],
 )
-def test_redis_restart_with_aof__nothing_lost_no_lock_leaked(how, restart, redis_servers, use_redis, processes, fault_row):
+def test_redis_restart_with_aof__nothing_lost_no_lock_leaked(
+    how, restart, redis_servers, use_redis, processes, fault_row
+):
     server = redis_servers(appendonly=True)
     broker = use_redis(server.url)
     for _ in range(2):
@@ -90,8 +95,13 @@ def test_redis_restart_with_aof__nothing_lost_no_lock_leaked(how, restart, redis
     missing = {f"test-effect:aof-{n}" for n in range(JOBS)} - {f"test-effect:{key}" for key in effects_done("aof")}
     diagnosis = f"; unfinished: {where_are(broker, missing)}" if missing else ""
     fault_row(
-        scenario=f"Redis restart ({how}) under load, AOF on (appendfsync always)", sent=JOBS, ran=done, lost=JOBS - done, ran_twice=twice,
-        recovery=f"{seconds(recovery)} to drain", passed=passed,
+        scenario=f"Redis restart ({how}) under load, AOF on (appendfsync always)",
+        sent=JOBS,
+        ran=done,
+        lost=JOBS - done,
+        ran_twice=twice,
+        recovery=f"{seconds(recovery)} to drain",
+        passed=passed,
         note=f"{len(leaked)} job-id locks leaked; {dead} dead letters{diagnosis}",
     )
     assert passed
@@ -109,8 +119,13 @@ def test_redis_data_lost__reconcile_heals_the_catalog(redis_servers, use_redis, 
     with transaction.atomic():
         for n in range(PRODUCTS):
             Product.objects.create(
-                external_id=f"lost-{n}", title=f"Lost product {n}", description="A product whose jobs Redis lost",
-                price=Decimal("12.00"), currency="EUR", status=ProductStatus.PUBLISHED, visible_to_gifter=True,
+                external_id=f"lost-{n}",
+                title=f"Lost product {n}",
+                description="A product whose jobs Redis lost",
+                price=Decimal("12.00"),
+                currency="EUR",
+                status=ProductStatus.PUBLISHED,
+                visible_to_gifter=True,
             )
     sent = 2 * PRODUCTS
     assert server.proc is not None
@@ -129,8 +144,12 @@ def test_redis_data_lost__reconcile_heals_the_catalog(redis_servers, use_redis, 
     passed = recovery is not None and recovery <= RECONCILE_SECONDS + HEAL_ALLOWANCE_SECONDS and done == sent
     fault_row(
         scenario=f"Redis killed without persistence, {sent} jobs queued (RECONCILE_SECONDS={RECONCILE_SECONDS})",
-        sent=sent, ran=done, lost=sent - done, ran_twice=0,
+        sent=sent,
+        ran=done,
+        lost=sent - done,
+        ran_twice=0,
         recovery=f"{seconds(recovery)} to heal (target <= {RECONCILE_SECONDS} s period + {HEAL_ALLOWANCE_SECONDS} s start and drain)",
-        passed=passed, note="all queued jobs vanished with Redis' data; reconcile re-enqueued them",
+        passed=passed,
+        note="all queued jobs vanished with Redis' data; reconcile re-enqueued them",
     )
     assert time.monotonic() - lost_at >= 0 and passed

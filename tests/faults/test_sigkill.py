@@ -73,8 +73,12 @@ def test_sigkill_workers_5x_under_load(redis_servers, use_redis, processes, faul
     passed = len(done) == JOBS and twice == 0 and blamed == 0 and worst is not None and worst <= TARGET_SECONDS
     fault_row(
         scenario=f"SIGKILL of a worker group {KILLS}x under load (heartbeat 60 s, maintenance 1000/M)",
-        sent=JOBS, ran=len(done), lost=JOBS - len(done), ran_twice=twice,
-        recovery=f"max {seconds(worst)} (target <= {TARGET_SECONDS:.0f} s)", passed=passed,
+        sent=JOBS,
+        ran=len(done),
+        lost=JOBS - len(done),
+        ran_twice=twice,
+        recovery=f"max {seconds(worst)} (target <= {TARGET_SECONDS:.0f} s)",
+        passed=passed,
         note=f"{stranded_total} jobs were mid-run at the kills; {blamed} dead letters",
     )
     assert passed

@@ -147,7 +147,9 @@ def known_hostile_bodies() -> Iterator[HostileBody]:
         yield HostileBody(f"array nested {depth}", _nested(depth).encode())
         yield HostileBody(f"object nested {depth}", _nested(depth, opener='{"a":', closer="}").encode())
         doc_prefix = '{"event":"product.created","doc":'
-        yield HostileBody(f"doc nested {depth}", (doc_prefix + _nested(depth, opener='{"a":', closer="}") + "}").encode())
+        yield HostileBody(
+            f"doc nested {depth}", (doc_prefix + _nested(depth, opener='{"a":', closer="}") + "}").encode()
+        )
         tags = '{"event":"product.created","doc":{"id":"deep","title":"t","updatedAt":"2026-11-01T10:00:00Z","tags":'
         yield HostileBody(f"tags nested {depth}", (tags + _nested(depth) + "}}").encode())
         extra = '{"event":"product.created","doc":{"id":"deep","title":"t","updatedAt":"2026-11-01T10:00:00Z","x":'
@@ -222,11 +224,15 @@ _Structural = Callable[[random.Random], bytes]
 
 
 def _deep(rng: random.Random) -> bytes:
-    return _nested(rng.randrange(DEEP_NESTING, DEEP_NESTING * 2), opener=rng.choice(("[", '{"k":')), closer="]").encode()
+    return _nested(
+        rng.randrange(DEEP_NESTING, DEEP_NESTING * 2), opener=rng.choice(("[", '{"k":')), closer="]"
+    ).encode()
 
 
 def _huge_int(rng: random.Random) -> bytes:
-    digits = "".join(rng.choice("0123456789") for _ in range(rng.randrange(HUGE_INTEGER_DIGITS, HUGE_INTEGER_DIGITS + 50)))
+    digits = "".join(
+        rng.choice("0123456789") for _ in range(rng.randrange(HUGE_INTEGER_DIGITS, HUGE_INTEGER_DIGITS + 50))
+    )
     return f'{{"event":"product.updated","doc":{{"id":"{rng.choice(PRODUCT_IDS)}","price":1{digits}}}}}'.encode()
 
 

@@ -14,7 +14,9 @@ def test_process_in_batches__hands_full_batches_then_the_rest():
     handled: list[list[int]] = []
     progress: list[int] = []
 
-    done = process_in_batches(range(7), batch_size=3, handle=lambda b: handled.append(list(b)) or len(b), on_batch=progress.append)
+    done = process_in_batches(
+        range(7), batch_size=3, handle=lambda b: handled.append(list(b)) or len(b), on_batch=progress.append
+    )
 
     assert handled == [[0, 1, 2], [3, 4, 5], [6]]
     assert progress == [3, 3, 1]

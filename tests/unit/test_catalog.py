@@ -20,8 +20,12 @@ SAMPLES = {
     JobType.TASTE_PROFILE_EMBEDDING: {"taste_profile_id": 3, "user_id": 1, "triggered_by": "profile.completed"},
     JobType.CURATED_COLLECTIONS: {"surface": "home", "target_date": date(2026, 12, 1), "triggered_by": "scheduler"},
     JobType.REMINDER_DISPATCH: {
-        "schedule_id": 9, "user_id": 1, "channel": "EMAIL", "payload": {"title": "t", "body": "b"},
-        "scheduled_for": datetime(2026, 12, 1, 9, tzinfo=UTC), "triggered_by": "scheduler",
+        "schedule_id": 9,
+        "user_id": 1,
+        "channel": "EMAIL",
+        "payload": {"title": "t", "body": "b"},
+        "scheduled_for": datetime(2026, 12, 1, 9, tzinfo=UTC),
+        "triggered_by": "scheduler",
     },
 }
 #: The public function of each type.

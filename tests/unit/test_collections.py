@@ -24,7 +24,9 @@ DAY = date(2026, 3, 14)
 TAGS = ("coffee", "tea", "outdoors", "books", "music", "pets", "wellness", "gaming")
 
 
-def synthetic_catalog(*, per_tag: int = 12, featured_every: int = 3, occasions: bool = True, seed: int = 7) -> list[CatalogItem]:
+def synthetic_catalog(
+    *, per_tag: int = 12, featured_every: int = 3, occasions: bool = True, seed: int = 7
+) -> list[CatalogItem]:
     """Products clustered by tag in a 16-dim space; every `featured_every`-th product is featured."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(len(TAGS), 16))
@@ -155,7 +157,10 @@ def test_plan_collections__a_product_whose_words_name_a_theme_joins_it_and_ranks
     coffee = [item for item in catalog if theme_key(ThemeKind.TAG, "coffee") in item.themes]
     centroid = np.mean([item.vector for item in coffee], axis=0)
     named = CatalogItem(
-        999, centroid / np.linalg.norm(centroid), frozenset({theme_key(ThemeKind.TAG, "tea")}), False,
+        999,
+        centroid / np.linalg.norm(centroid),
+        frozenset({theme_key(ThemeKind.TAG, "tea")}),
+        False,
         named_themes=frozenset({theme_key(ThemeKind.TAG, "coffee")}),
     )
 

@@ -34,14 +34,27 @@ def test_the_repo_settings_use_the_same_entry_point():
 
 def test_installed_apps__django_dramatiq_first_and_nothing_twice():
     apps = gifting_settings.installed_apps(["django.contrib.admin", "django_dramatiq", "gifting_jobs", "shop"])
-    assert apps == ["django_dramatiq", "django.contrib.admin", "gifting_jobs", "shop", "django.contrib.postgres", "django_apscheduler"]
+    assert apps == [
+        "django_dramatiq",
+        "django.contrib.admin",
+        "gifting_jobs",
+        "shop",
+        "django.contrib.postgres",
+        "django_apscheduler",
+    ]
 
 
 def test_database_from_url__socket_dir_and_tcp():
     socket = gifting_settings.database_from_url("postgresql://postgres:@/shop?host=/run/pg&sslmode=disable")
     assert (socket["NAME"], socket["HOST"], socket["OPTIONS"]) == ("shop", "/run/pg", {"sslmode": "disable"})
     tcp = gifting_settings.database_from_url("postgres://u:p%40ss@db:5433/gifting", conn_max_age=0)
-    assert (tcp["USER"], tcp["PASSWORD"], tcp["HOST"], tcp["PORT"], tcp["CONN_MAX_AGE"]) == ("u", "p@ss", "db", "5433", 0)
+    assert (tcp["USER"], tcp["PASSWORD"], tcp["HOST"], tcp["PORT"], tcp["CONN_MAX_AGE"]) == (
+        "u",
+        "p@ss",
+        "db",
+        "5433",
+        0,
+    )
 
 
 def test_database_from_url__other_schemes_are_refused():

@@ -40,7 +40,12 @@ def test_declare_job_type__registers_every_declared_option():
     assert "unit_greeting" in registered_names()
     assert get_spec("unit_greeting") == spec
     assert spec.work == f"{__name__}.greet"
-    assert (spec.queue, spec.priority, spec.retry.attempts, spec.time_limit) == ("greetings", 2, 4, timedelta(seconds=30))
+    assert (spec.queue, spec.priority, spec.retry.attempts, spec.time_limit) == (
+        "greetings",
+        2,
+        4,
+        timedelta(seconds=30),
+    )
     payload = GreetingPayload(user_id=7, triggered_by="signup")
     assert spec.default_id(payload) == "greeting:7" and spec.entity_id(payload) == "greeting:7"
 
@@ -70,7 +75,9 @@ def test_declare_job_type__a_name_cannot_be_taken_twice():
         jobs.declare_job_type("product_embedding", payload=GreetingPayload, work=greet, job_id=str)
 
 
-@pytest.mark.parametrize("reason", [*(member.value for member in TriggeredBy), "signup", "billing.renewed", "import_v2"])
+@pytest.mark.parametrize(
+    "reason", [*(member.value for member in TriggeredBy), "signup", "billing.renewed", "import_v2"]
+)
 def test_triggered_by__built_in_and_host_values_are_accepted(reason):
     assert ProductEmbeddingPayload(product_id=1, triggered_by=reason).triggered_by == reason
 

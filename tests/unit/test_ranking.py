@@ -38,7 +38,9 @@ def test_score__each_positive_signal_raises_it():
 
 
 def test_score__a_whole_phrase_in_the_words_beats_half_of_it():
-    assert score(signals(interest_coverage=np.array([1.0, 0.0]))) > score(signals(interest_coverage=np.array([0.5, 0.5])))
+    assert score(signals(interest_coverage=np.array([1.0, 0.0]))) > score(
+        signals(interest_coverage=np.array([0.5, 0.5]))
+    )
 
 
 def test_score__dislike_words_and_tags_lower_it():

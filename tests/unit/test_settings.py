@@ -34,7 +34,10 @@ needs_database_version = pytest.mark.django_db
 
 @needs_database_version
 def test_checks__report_bad_settings():
-    with override_settings(GIFTING_JOBS={"EMBEDDING_PROVIDR": "openai"}), pytest.raises(SystemCheckError, match="EMBEDDING_PROVIDER"):
+    with (
+        override_settings(GIFTING_JOBS={"EMBEDDING_PROVIDR": "openai"}),
+        pytest.raises(SystemCheckError, match="EMBEDDING_PROVIDER"),
+    ):
         call_command("check")
 
 

@@ -134,8 +134,16 @@ def test_match_tags__dislikes_match_only_tags_they_name():
 
 @pytest.mark.parametrize(
     ("phrase", "slug"),
-    [("my wife", "partner"), ("Mom", "parent"), ("grandmother", "grandparent"), ("boss", "colleague"),
-     ("best friend", "friend"), ("brother", "sibling"), ("the neighbour", None), (None, None)],
+    [
+        ("my wife", "partner"),
+        ("Mom", "parent"),
+        ("grandmother", "grandparent"),
+        ("boss", "colleague"),
+        ("best friend", "friend"),
+        ("brother", "sibling"),
+        ("the neighbour", None),
+        (None, None),
+    ],
 )
 def test_match_relationship__everyday_words(phrase, slug):
     assert match_relationship(phrase) == slug
@@ -144,8 +152,15 @@ def test_match_relationship__everyday_words(phrase, slug):
 
 @pytest.mark.parametrize(
     ("word", "expected"),
-    [("candles", "candle"), ("berries", "berry"), ("glasses", "glass"), ("watches", "watch"), ("dress", "dress"),
-     ("tea", "tea"), ("bus", "bus")],
+    [
+        ("candles", "candle"),
+        ("berries", "berry"),
+        ("glasses", "glass"),
+        ("watches", "watch"),
+        ("dress", "dress"),
+        ("tea", "tea"),
+        ("bus", "bus"),
+    ],
 )
 def test_singular__common_plurals(word, expected):
     assert singular(word) == expected

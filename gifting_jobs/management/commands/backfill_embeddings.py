@@ -34,7 +34,12 @@ class EmbedStale(Protocol):
     """Embed the stale rows of one kind in batches; with `dry_run`, only count them. Returns how many."""
 
     def __call__(
-        self, *, batch_size: int, force: bool = False, dry_run: bool = False, on_batch: Callable[[int], None] | None = None
+        self,
+        *,
+        batch_size: int,
+        force: bool = False,
+        dry_run: bool = False,
+        on_batch: Callable[[int], None] | None = None,
     ) -> int: ...
 
 

@@ -109,7 +109,5 @@ class Command(BaseCommand):
             # A service refused the demo's input or configuration: say which, do not dump a traceback.
             raise CommandError(f"demo failed: {type(exc).__name__}: {exc}") from exc
         if not result.ok:
-            raise CommandError(
-                f"demo finished with {len(result.problems)} problem(s): " + "; ".join(result.problems)
-            )
+            raise CommandError(f"demo finished with {len(result.problems)} problem(s): " + "; ".join(result.problems))
         self.stdout.write(self.style.SUCCESS(f"Demo complete in {result.seconds:.1f} s."))

@@ -70,7 +70,16 @@ def render_status(status: JobsStatus) -> str:
         "Processing times, recent jobs (ms)\n" + render_table(("job type", "count", "p50", "p95"), duration_rows),
         "Provider rate limits\n"
         + render_table(
-            ("provider", "snoozed", "cooldown s", "calls last min", "limit/min", "in flight", "max concurrent", "slowdown"),
+            (
+                "provider",
+                "snoozed",
+                "cooldown s",
+                "calls last min",
+                "limit/min",
+                "in flight",
+                "max concurrent",
+                "slowdown",
+            ),
             provider_rows,
         ),
     ]

@@ -40,7 +40,9 @@ class Command(BaseCommand):
             default=None,
             help="Test and diagnosis hook: run every duty every N seconds instead of on its own schedule.",
         )
-        parser.add_argument("--list", action="store_true", dest="list_duties", help="Print the duties and their schedules, then exit.")
+        parser.add_argument(
+            "--list", action="store_true", dest="list_duties", help="Print the duties and their schedules, then exit."
+        )
 
     def handle(
         self, *args: Any, poll_seconds: float | None, tick_seconds: int | None, list_duties: bool, **options: Any
@@ -54,7 +56,9 @@ class Command(BaseCommand):
                 schedule = schedule_of(duty, tick_seconds=tick_seconds).describe()
                 self.stdout.write(f"{duty.name:<28} {schedule:<22} {duty.description}")
             return
-        runner = SchedulerRunner(poll_seconds=poll_seconds or get_settings().SCHEDULER_POLL_SECONDS, tick_seconds=tick_seconds)
+        runner = SchedulerRunner(
+            poll_seconds=poll_seconds or get_settings().SCHEDULER_POLL_SECONDS, tick_seconds=tick_seconds
+        )
 
         def stop(signum: int, frame: FrameType | None) -> None:
             runner.request_stop()

@@ -18,7 +18,9 @@ ALIASES = {
 }
 
 _configured: ConfiguredProvider[EmbeddingProvider] = ConfiguredProvider(
-    "EMBEDDING_PROVIDER", ALIASES, lambda provider_class, settings: provider_class(dimensions=settings.EMBEDDING_DIMENSIONS)
+    "EMBEDDING_PROVIDER",
+    ALIASES,
+    lambda provider_class, settings: provider_class(dimensions=settings.EMBEDDING_DIMENSIONS),
 )
 
 

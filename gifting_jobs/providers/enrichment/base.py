@@ -41,7 +41,9 @@ def _within(allowed: frozenset[str], family: str) -> AfterValidator:
     def check(values: tuple[str, ...]) -> tuple[str, ...]:
         unknown = sorted(set(values) - allowed)
         if unknown:
-            raise ValueError(f"{family} outside the taxonomy: {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+            raise ValueError(
+                f"{family} outside the taxonomy: {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+            )
         # Duplicates carry no meaning; keep the first occurrence (the most relevant).
         return tuple(dict.fromkeys(values))
 

@@ -104,7 +104,7 @@ class OpenAIEnrichmentProvider(EnrichmentProvider):
             completion = self._client.chat.completions.parse(
                 model=self.model,
                 messages=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
-                response_format=EnrichmentAnswer
+                response_format=EnrichmentAnswer,
             )
             if completion.usage is not None:
                 call.used_tokens = int(completion.usage.total_tokens)

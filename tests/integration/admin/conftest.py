@@ -27,4 +27,3 @@ def viewer_client(db: None) -> Client:
 def make_failed_job(db: None) -> Callable[..., FailedJob]:
     """Create an open dead letter of a product embedding (a payload the catalog accepts)."""
     return create_failed_job
-

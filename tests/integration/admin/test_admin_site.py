@@ -40,7 +40,10 @@ def test_hide_unused_task_admin__unregisters_without_its_middleware(task_admin_r
 
 
 def test_hide_unused_task_admin__keeps_it_when_its_middleware_records_tasks(task_admin_registered):
-    broker = {**settings.DRAMATIQ_BROKER, "MIDDLEWARE": [*settings.DRAMATIQ_BROKER["MIDDLEWARE"], DJANGO_DRAMATIQ_TASKS_MIDDLEWARE]}
+    broker = {
+        **settings.DRAMATIQ_BROKER,
+        "MIDDLEWARE": [*settings.DRAMATIQ_BROKER["MIDDLEWARE"], DJANGO_DRAMATIQ_TASKS_MIDDLEWARE],
+    }
     with override_settings(DRAMATIQ_BROKER=broker):
         hide_unused_task_admin()
 
@@ -62,6 +65,6 @@ def test_failed_job_changelist__shows_job_id_and_type(admin_client, make_failed_
     assert response.status_code == 200
     row = response.content.decode()
     assert 'class="field-job"' in row
-    assert f'/admin/gifting_jobs/failedjob/{failed.pk}/change/' in row
+    assert f"/admin/gifting_jobs/failedjob/{failed.pk}/change/" in row
     assert 'reminder-dispatch:31337<span class="job-type">reminder_dispatch</span>' in row
     assert "gifting_jobs/admin.css" in row

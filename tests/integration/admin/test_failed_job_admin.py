@@ -67,7 +67,10 @@ def test_failed_job_admin__traceback_and_error_are_escaped(admin_client, make_fa
 
     html = page.content.decode()
     assert page.status_code == 200
-    assert "<pre>Traceback:\n  File &quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;\nValueError: &lt;b&gt;bad&lt;/b&gt;</pre>" in html
+    assert (
+        "<pre>Traceback:\n  File &quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;\nValueError: &lt;b&gt;bad&lt;/b&gt;</pre>"
+        in html
+    )
     assert "<script>alert(1)" not in html
     assert "<b>bad</b>" not in html
     assert "<img src=x" not in html and "<img src=x" not in listing.content.decode()
@@ -101,7 +104,9 @@ def test_failed_job_admin__links_a_retry_to_its_origin_and_later_failures(admin_
 # --- Retry and Discard --------------------------------------------------------------------------
 
 
-def test_failed_job_admin__retry_action_sends_a_fresh_job(transactional_db, clean_broker, admin_client, make_failed_job, queued):
+def test_failed_job_admin__retry_action_sends_a_fresh_job(
+    transactional_db, clean_broker, admin_client, make_failed_job, queued
+):
     failed_job = make_failed_job(attempts=5)
     already_discarded = make_failed_job(status=FailedJobStatus.DISCARDED)
 
@@ -125,7 +130,9 @@ def test_failed_job_admin__retry_action_sends_a_fresh_job(transactional_db, clea
     assert FailedJob.objects.get(pk=already_discarded.pk).status == FailedJobStatus.DISCARDED
 
 
-def test_failed_job_admin__retry_of_a_pending_job_is_deduplicated(transactional_db, clean_broker, admin_client, make_failed_job, queued):
+def test_failed_job_admin__retry_of_a_pending_job_is_deduplicated(
+    transactional_db, clean_broker, admin_client, make_failed_job, queued
+):
     first = make_failed_job(job_id="product-embedding:5:none")
     run_action(admin_client, "retry_selected", first)
     # The same job failed again meanwhile (e.g. recorded by another path) while the retry is pending.
@@ -151,7 +158,9 @@ def test_failed_job_admin__discard_action(admin_client, make_failed_job, queued,
     assert HeldJob.objects.count() == 0
 
 
-def test_failed_job_admin__retry_from_the_change_page(transactional_db, clean_broker, admin_client, make_failed_job, queued):
+def test_failed_job_admin__retry_from_the_change_page(
+    transactional_db, clean_broker, admin_client, make_failed_job, queued
+):
     failed_job = make_failed_job()
     page = admin_client.get(change_url(failed_job)).content.decode()
     assert 'name="CHANGE_FORM-action"' in page and '<option value="retry_selected">' in page

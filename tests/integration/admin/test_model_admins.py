@@ -54,7 +54,12 @@ def rows(admin_user: User) -> list[object]:
         payload={"title": "Soon", "body": "Birthday in 3 days"},
     )
     collection = CuratedCollection.objects.create(
-        surface="home", target_date=date(2026, 12, 1), params_hash="x" * 64, position=1, theme="cosy", title="Cosy gifts"
+        surface="home",
+        target_date=date(2026, 12, 1),
+        params_hash="x" * 64,
+        position=1,
+        theme="cosy",
+        title="Cosy gifts",
     )
     CuratedCollectionItem.objects.create(collection=collection, product=mug, rank=1, score=0.9)
     CuratedCollectionItem.objects.create(collection=collection, product=scarf, rank=2, score=0.5)

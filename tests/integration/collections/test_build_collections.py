@@ -49,8 +49,14 @@ def test_build_curated_collections__themed_ranked_collections(catalog):
         assert tag in TAGS and all(tag in tags_by_product[i.product_id] for i in items)
         assert collection.title and "tag:" not in collection.title
     assert {c.title for c in collections} <= {
-        "For the coffee lovers", "Tea time treats", "For the outdoor adventurer", "For the bookworm",
-        "For the music lover", "For the pet lovers", "Wellness & spa", "For the gamer",
+        "For the coffee lovers",
+        "Tea time treats",
+        "For the outdoor adventurer",
+        "For the bookworm",
+        "For the music lover",
+        "For the pet lovers",
+        "Wellness & spa",
+        "For the gamer",
     }
 
 
@@ -104,7 +110,9 @@ def test_build_curated_collections__other_dates_and_surfaces_are_left_alone(cata
     build("occasion")
 
     assert Counter(CuratedCollection.objects.values_list("surface", "target_date")) == {
-        ("home", DAY): 4, ("home", DAY.replace(day=15)): 4, ("occasion", DAY): 4,
+        ("home", DAY): 4,
+        ("home", DAY.replace(day=15)): 4,
+        ("occasion", DAY): 4,
     }
 
 

@@ -36,8 +36,10 @@ def test_generate_daily_collections__builds_the_three_surfaces_with_a_worker(cat
     for job in generate_daily_collections(DAY):
         assert job.outcome is JobOutcome.SENT
     wait_until(
-        lambda: CuratedCollection.objects.exclude(job_id__in=[j.id for j in jobs]).count() == 0
-        and CuratedCollection.objects.count() == 18,
+        lambda: (
+            CuratedCollection.objects.exclude(job_id__in=[j.id for j in jobs]).count() == 0
+            and CuratedCollection.objects.count() == 18
+        ),
         what="the rebuild",
     )
 
@@ -79,7 +81,9 @@ def test_schedule_daily_collections__command_prints_the_jobs(jobs, transactional
 
     lines = out.getvalue().splitlines()
     assert [line.split("\t")[:3] for line in lines] == [
-        ["home", "2026-03-14", "sent"], ["discovery", "2026-03-14", "sent"], ["occasion", "2026-03-14", "sent"],
+        ["home", "2026-03-14", "sent"],
+        ["discovery", "2026-03-14", "sent"],
+        ["occasion", "2026-03-14", "sent"],
     ]
     assert {line.split("\t")[3] for line in lines} == pending_job_ids(jobs)
 

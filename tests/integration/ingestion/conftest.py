@@ -32,4 +32,3 @@ def deliver(client: Client) -> Callable[..., HttpResponse]:
         return client.post(reverse("gifting_jobs:payload-products"), raw, content_type="application/json", **headers)
 
     return post
-

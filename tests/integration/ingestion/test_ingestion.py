@@ -81,7 +81,9 @@ def test_handle_product_changed__same_time_other_content_is_stale():
 
     result = handle_product_changed(event("product.updated", title="Same second, other title"))
 
-    assert result == IngestionResult(external_id="cms-prod-1", product_id=first.product_id, action=IngestionAction.STALE)
+    assert result == IngestionResult(
+        external_id="cms-prod-1", product_id=first.product_id, action=IngestionAction.STALE
+    )
     assert Product.objects.get().title == "Hand-thrown ceramic mug"
 
 
@@ -179,10 +181,16 @@ def _waiting_on_a_lock() -> int:
     ("second", "expected_action", "expected_title"),
     [
         (event(), IngestionAction.UNCHANGED, "Hand-thrown ceramic mug"),
-        (event("product.updated", title="Newer title", updatedAt=SECOND_VERSION), IngestionAction.UPDATED, "Newer title"),
+        (
+            event("product.updated", title="Newer title", updatedAt=SECOND_VERSION),
+            IngestionAction.UPDATED,
+            "Newer title",
+        ),
     ],
 )
-def test_handle_product_changed__concurrent_creates_make_one_row(transactional_db, second, expected_action, expected_title):
+def test_handle_product_changed__concurrent_creates_make_one_row(
+    transactional_db, second, expected_action, expected_title
+):
     # Given a first delivery that inserted the row but has not committed yet
     inserted, release = threading.Event(), threading.Event()
     results: dict[str, IngestionResult] = {}

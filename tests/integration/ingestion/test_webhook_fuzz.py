@@ -69,7 +69,9 @@ def assert_every_product_readable_and_updatable(client: Client) -> None:
             assert "\x00" not in text
             text.encode()  # a lone surrogate would raise here
         product.save()
-        response = post_signed(client, json.dumps({"event": "product.deleted", "doc": {"id": product.external_id}}).encode())
+        response = post_signed(
+            client, json.dumps({"event": "product.deleted", "doc": {"id": product.external_id}}).encode()
+        )
         assert response.status_code == ACCEPTED, (product.external_id, response.content)
     assert not Product.objects.exclude(status=ProductStatus.ARCHIVED).exists()
 

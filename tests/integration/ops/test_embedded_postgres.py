@@ -22,7 +22,10 @@ def pgdata(tmp_path: Path) -> Iterator[Path]:
 
 def settings_of(uri: str) -> dict[str, str]:
     with psycopg.connect(uri) as conn:
-        return {name: conn.execute("SELECT current_setting(%s)", [name]).fetchone()[0] for name in EMBEDDED_POSTGRES_SETTINGS}
+        return {
+            name: conn.execute("SELECT current_setting(%s)", [name]).fetchone()[0]
+            for name in EMBEDDED_POSTGRES_SETTINGS
+        }
 
 
 def test_embedded_postgres__new_server_runs_with_the_tuned_settings(pgdata):

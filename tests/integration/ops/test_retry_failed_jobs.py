@@ -126,7 +126,9 @@ def test_retry_failed_jobs__twice_sends_once(transactional_db, clean_broker, mak
     assert queue_length(clean_broker, "catalog") == 1
 
 
-def test_retry_failed_jobs__unretriable_rows_are_reported_and_stay_open(transactional_db, clean_broker, make_failed_job):
+def test_retry_failed_jobs__unretriable_rows_are_reported_and_stay_open(
+    transactional_db, clean_broker, make_failed_job
+):
     retired = make_failed_job(job_type="retired_job_type")
     broken = make_failed_job(payload={"product_id": "not-a-number", "triggered_by": "manual"})
     fine = make_failed_job()

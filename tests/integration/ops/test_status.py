@@ -88,7 +88,12 @@ def test_jobs_status__json_parses_and_matches(known_state):
         "in_flight": 1,
         "dead": 1,
     }
-    assert {h["reason"]: h["total"] for h in data["held"]} == {"outbox": 0, "broker_down": 1, "delayed": 1, "snoozed": 0}
+    assert {h["reason"]: h["total"] for h in data["held"]} == {
+        "outbox": 0,
+        "broker_down": 1,
+        "delayed": 1,
+        "snoozed": 0,
+    }
     embedding = next(d for d in data["durations"] if d["job_type"] == "product_embedding")
     assert embedding == {"job_type": "product_embedding", "count": 10, "p50_ms": 50.0, "p95_ms": 100.0}
 

@@ -65,6 +65,11 @@ class RecordingProviders:
 @pytest.fixture
 def recording_providers() -> Iterator[RecordingProviders]:
     """Both providers switched to the recording test providers, with fast retries."""
-    conf = {**settings.GIFTING_JOBS, "EMBEDDING_PROVIDER": "test", "ENRICHMENT_PROVIDER": "test", "RETRY_BACKOFF_SCALE": 0.01}
+    conf = {
+        **settings.GIFTING_JOBS,
+        "EMBEDDING_PROVIDER": "test",
+        "ENRICHMENT_PROVIDER": "test",
+        "RETRY_BACKOFF_SCALE": 0.01,
+    }
     with override_settings(GIFTING_JOBS=conf):
         yield RecordingProviders()

@@ -42,7 +42,9 @@ def test_backfill_embeddings__embeds_only_stale_products(catalog, recording_prov
     assert "products: 3 stale" in output
     assert "products: 3 embedded" in output
     embedded = sorted(recording_providers.embeddings.texts)
-    assert embedded == sorted(Product.objects.get(pk=catalog[n].pk).embedding_text() for n in ("missing", "edited", "other_model"))
+    assert embedded == sorted(
+        Product.objects.get(pk=catalog[n].pk).embedding_text() for n in ("missing", "edited", "other_model")
+    )
     for product in Product.objects.all():
         assert product.embedding_text_hash == product.text_hash()
         assert product.embedding_model == "test:sha256:256"
@@ -162,8 +164,12 @@ def test_backfill_embeddings__covers_taste_profiles_made_by_another_model(record
 
     user = django_user_model.objects.create_user("backfill-user")
     profile = TasteProfile.objects.create(
-        user=user, answers={"interests": ["coffee", "hiking"]}, completed_at=timezone.now(),
-        embedding=[0.0] * 255 + [1.0], embedding_model="some-old-model:256", embedding_text_hash="0" * 64,
+        user=user,
+        answers={"interests": ["coffee", "hiking"]},
+        completed_at=timezone.now(),
+        embedding=[0.0] * 255 + [1.0],
+        embedding_model="some-old-model:256",
+        embedding_text_hash="0" * 64,
     )
     # When the backfill runs
     output = backfill()

@@ -124,7 +124,9 @@ def test_complete_taste_profile__under_a_callers_transaction_sends_after_its_com
     assert len(queued_messages(clean_broker, "profiles.urgent")) == 1
 
 
-def test_complete_taste_profile__rollback_sends_and_saves_nothing(blank_profile, gifter, clean_broker, transactional_db):
+def test_complete_taste_profile__rollback_sends_and_saves_nothing(
+    blank_profile, gifter, clean_broker, transactional_db
+):
     with pytest.raises(RuntimeError), transaction.atomic():
         complete_taste_profile(blank_profile.pk, gifter.pk, ANSWERS)
         raise RuntimeError("the caller's request failed")
@@ -155,7 +157,9 @@ def test_complete_taste_profile__wrong_answers_save_and_send_nothing(blank_profi
 
 
 def test_complete_taste_profile__profile_of_another_user_is_not_found(blank_profile, other_user, db):
-    with pytest.raises(ProfileNotFound, match=f"taste profile {blank_profile.pk} was not found for user {other_user.pk}"):
+    with pytest.raises(
+        ProfileNotFound, match=f"taste profile {blank_profile.pk} was not found for user {other_user.pk}"
+    ):
         complete_taste_profile(blank_profile.pk, other_user.pk, ANSWERS)
 
     assert TasteProfile.objects.get(pk=blank_profile.pk).answers == {}

@@ -74,7 +74,9 @@ def test_embed_taste_profile__changed_answers_or_model_are_re_embedded(gifter, d
 
 def test_embed_taste_profile__missing_profile_is_permanent(gifter, db):
     with pytest.raises(EntityNotFound):
-        embed_taste_profile(TasteProfileEmbeddingPayload(taste_profile_id=424242, user_id=gifter.pk, triggered_by="manual"))
+        embed_taste_profile(
+            TasteProfileEmbeddingPayload(taste_profile_id=424242, user_id=gifter.pk, triggered_by="manual")
+        )
 
 
 def test_embed_taste_profile__profile_of_another_user_is_permanent(gifter, other_user, db):

@@ -33,7 +33,13 @@ def test_2000_embedding_jobs_on_2_workers_keep_within_the_providers_quota(fake_o
     # Given a strict provider and the limiter set just below its quota
     fake_openai.strict(SERVER_LIMIT, window_seconds=WINDOW_SECONDS)
     Product.objects.bulk_create(
-        Product(external_id=f"cms-{n}", title=f"Gift {n}", price=Decimal("10.00"), currency="EUR", status=ProductStatus.DRAFT)
+        Product(
+            external_id=f"cms-{n}",
+            title=f"Gift {n}",
+            price=Decimal("10.00"),
+            currency="EUR",
+            status=ProductStatus.DRAFT,
+        )
         for n in range(JOBS)
     )
     ids = list(Product.objects.values_list("pk", flat=True))

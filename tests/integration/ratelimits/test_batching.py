@@ -75,4 +75,3 @@ def test_embed__a_text_larger_than_the_whole_token_window_is_a_permanent_error(o
     with pytest.raises(PermanentJobError, match=r"exceeds 'openai\.embeddings'.s whole token window"):
         get_embedding_provider().embed(["x" * 200])
     assert openai_providers.requests_to("embeddings") == []
-

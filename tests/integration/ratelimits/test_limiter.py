@@ -120,11 +120,16 @@ def test_rate_limits_setting__is_validated_with_the_fix_named():
 
     with pytest.raises(ConfigurationError, match="dotted lowercase"):
         parse_settings({"RATE_LIMITS": {"OpenAI Embeddings": {}}})
-    with pytest.raises(ConfigurationError, match=r"\['RATE_LIMITS'\]\['push'\] has an unknown key 'requests_per_minit', did you mean 'requests_per_minute'"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"\['RATE_LIMITS'\]\['push'\] has an unknown key 'requests_per_minit', did you mean 'requests_per_minute'",
+    ):
         parse_settings({"RATE_LIMITS": {"push": {"requests_per_minit": 10}}})
     with pytest.raises(ConfigurationError, match="allows no request"):
         parse_settings({"RATE_LIMITS": {"push": {"requests_per_minute": 10, "window_seconds": 1}}})
-    with pytest.raises(ConfigurationError, match=r"\['tokens_per_minute'\]: Input should be greater than or equal to 1"):
+    with pytest.raises(
+        ConfigurationError, match=r"\['tokens_per_minute'\]: Input should be greater than or equal to 1"
+    ):
         parse_settings({"RATE_LIMITS": {"push": {"tokens_per_minute": 0}}})
 
 

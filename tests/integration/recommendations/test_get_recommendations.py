@@ -151,7 +151,10 @@ def test_get_recommendations__a_page_is_not_ten_near_identical_items(gifter, cat
 
     diverse = [r.product.pk for r in get_recommendations(gifter.pk, limit=10)]
     by_relevance = [
-        r.product.pk for r in recommend_for_profile(profile, limit=10, tuning=replace(DEFAULT_TUNING, mmr_lambda=1.0, duplicate_similarity=2.0))
+        r.product.pk
+        for r in recommend_for_profile(
+            profile, limit=10, tuning=replace(DEFAULT_TUNING, mmr_lambda=1.0, duplicate_similarity=2.0)
+        )
     ]
 
     # Pure relevance fills the page with backpacks; the default shows one and the rest of their taste

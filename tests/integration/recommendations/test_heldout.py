@@ -45,9 +45,7 @@ def test_gift_set__held_out_ndcg_at_10_above_the_floor_the_baseline_and_random(i
     hybrid = giftset.evaluate(data.profiles, users, ids, giftset.rank_hybrid)
     cosine = giftset.evaluate(data.split("held-out"), users, ids, giftset.rank_cosine)
 
-    by_split = {
-        split: giftset.mean([s.ndcg for s in hybrid if s.split == split]) for split in ("tuning", "held-out")
-    }
+    by_split = {split: giftset.mean([s.ndcg for s in hybrid if s.split == split]) for split in ("tuning", "held-out")}
     baseline = giftset.mean([s.ndcg for s in cosine])
     print(
         f"\nnDCG@{giftset.K}: tuning {by_split['tuning']:.3f}, held-out {by_split['held-out']:.3f} "

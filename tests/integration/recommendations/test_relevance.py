@@ -53,9 +53,10 @@ def test_get_recommendations__ndcg_at_10_on_the_labelled_set(catalog, django_use
         allowed = [spec.grades.get(keys[pk], 0) for pk in allowed_ids]
         # The labels are consistent with the hard filters: every graded product can be recommended
         assert set(spec.grades) <= {keys[pk] for pk in allowed_ids}, spec.key
-        baseline[spec.key] = sum(
-            ndcg(rng.sample(allowed, len(allowed)), list(spec.grades.values())) for _ in range(BASELINE_SHUFFLES)
-        ) / BASELINE_SHUFFLES
+        baseline[spec.key] = (
+            sum(ndcg(rng.sample(allowed, len(allowed)), list(spec.grades.values())) for _ in range(BASELINE_SHUFFLES))
+            / BASELINE_SHUFFLES
+        )
 
     mean = sum(per_profile.values()) / len(per_profile)
     mean_baseline = sum(baseline.values()) / len(baseline)

@@ -236,7 +236,9 @@ _users = itertools.count(1)
 def make_user(*, email: str | None = None, channels: list[str] | None = None, tz: str | None = None) -> Any:
     """A user; with `channels` or `tz`, a NotificationPreference too."""
     n = next(_users)
-    user = get_user_model().objects.create(username=f"gifter-{n}-{time.monotonic_ns()}", email=email or f"gifter{n}@example.com")
+    user = get_user_model().objects.create(
+        username=f"gifter-{n}-{time.monotonic_ns()}", email=email or f"gifter{n}@example.com"
+    )
     if channels is not None or tz is not None:
         NotificationPreference.objects.create(
             user=user, channels=channels if channels is not None else [Channel.PUSH], timezone=tz or "UTC"
@@ -244,9 +246,13 @@ def make_user(*, email: str | None = None, channels: list[str] | None = None, tz
     return user
 
 
-def make_occasion(user: Any, *, name: str = "Mom's birthday", on: date | None = None, recipient: str | None = None) -> Occasion:
+def make_occasion(
+    user: Any, *, name: str = "Mom's birthday", on: date | None = None, recipient: str | None = None
+) -> Occasion:
     who = Recipient.objects.create(user=user, name=recipient, relationship="parent") if recipient else None
-    return Occasion.objects.create(user=user, name=name, date=on or timezone.now().date() + timedelta(days=30), recipient=who)
+    return Occasion.objects.create(
+        user=user, name=name, date=on or timezone.now().date() + timedelta(days=30), recipient=who
+    )
 
 
 def make_schedule(

@@ -102,7 +102,10 @@ def test_dispatch_reminder__push_goes_over_http_with_bearer_and_idempotency_key(
     assert request.headers["content-type"] == "application/json"
     assert request.body == {
         "to": {"user_id": str(user.pk)},
-        "notification": {"title": "Dad's retirement is in 7 days", "body": "Find the perfect gift before it's too late."},
+        "notification": {
+            "title": "Dad's retirement is in 7 days",
+            "body": "Find the perfect gift before it's too late.",
+        },
         "data": {"occasion_id": str(schedule.occasion_id), "offset_days": "7"},
     }
     schedule.refresh_from_db()
@@ -254,9 +257,14 @@ def test_dispatch_reminder__a_deferred_recipient_451_is_retried_then_sent(worker
     assert schedule.attempts == 2
 
 
-def test_dispatch_reminder__an_unreachable_smtp_server_is_transient_and_keeps_the_row_queued(settings, transactional_db):
+def test_dispatch_reminder__an_unreachable_smtp_server_is_transient_and_keeps_the_row_queued(
+    settings, transactional_db
+):
     settings.MAILERS = {
-        "default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": {"host": "127.0.0.1", "port": 9}}
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": 9},
+        }
     }
     schedule = make_schedule(make_occasion(make_user()), channel=Channel.EMAIL)
 
@@ -311,7 +319,9 @@ def test_dispatch_reminder__a_cancelled_schedule_is_never_sent(worker, push_rece
     worker.resume()
 
     wait_until(lambda: get_broker().client.hlen(f"{get_broker().namespace}:reminders.urgent.msgs") == 0, what="drained")
-    wait_until(lambda: not get_broker().client.keys(f"{get_broker().namespace}:gj:lock:reminder-dispatch:*"), what="done")
+    wait_until(
+        lambda: not get_broker().client.keys(f"{get_broker().namespace}:gj:lock:reminder-dispatch:*"), what="done"
+    )
     assert push_receiver.requests == []
     assert NotificationSchedule.objects.filter(status=NotificationStatus.CANCELLED).count() == 3
     assert not FailedJob.objects.exists()
@@ -327,7 +337,9 @@ def test_dispatch_reminder__a_deleted_occasion_is_never_sent(worker, push_receiv
     worker.resume()
 
     assert not NotificationSchedule.objects.filter(pk__in=[s.pk for s in schedules]).exists()
-    wait_until(lambda: not get_broker().client.keys(f"{get_broker().namespace}:gj:lock:reminder-dispatch:*"), what="done")
+    wait_until(
+        lambda: not get_broker().client.keys(f"{get_broker().namespace}:gj:lock:reminder-dispatch:*"), what="done"
+    )
     assert push_receiver.requests == [] and not FailedJob.objects.exists()
 
 

@@ -56,9 +56,15 @@ def test_schedule_reminders_for_occasion__channels_come_from_the_preferences():
     result = schedule_reminders_for_occasion(make_occasion(off), offsets_days=(7, 3))
 
     assert sorted(NotificationSchedule.objects.filter(user=both).values_list("offset_days", "channel")) == [
-        (3, "EMAIL"), (3, "PUSH"), (7, "EMAIL"), (7, "PUSH"),
+        (3, "EMAIL"),
+        (3, "PUSH"),
+        (7, "EMAIL"),
+        (7, "PUSH"),
     ]
-    assert sorted(NotificationSchedule.objects.filter(user=default).values_list("channel", flat=True)) == ["PUSH", "PUSH"]
+    assert sorted(NotificationSchedule.objects.filter(user=default).values_list("channel", flat=True)) == [
+        "PUSH",
+        "PUSH",
+    ]
     assert result.created == () and not NotificationSchedule.objects.filter(user=off).exists()
 
 
@@ -108,8 +114,7 @@ def test_schedule_reminders_for_occasion__a_new_date_cancels_the_old_and_creates
     assert NotificationSchedule.objects.get(pk=sent.pk).status == NotificationStatus.SENT
     statuses = NotificationSchedule.objects.filter(occasion=occasion).values_list("occasion_date", "status")
     assert sorted(statuses) == sorted(
-        [(in_days(30), "SENT"), (in_days(30), "CANCELLED"), (in_days(30), "CANCELLED")]
-        + [(in_days(40), "QUEUED")] * 3
+        [(in_days(30), "SENT"), (in_days(30), "CANCELLED"), (in_days(30), "CANCELLED")] + [(in_days(40), "QUEUED")] * 3
     )
     # And once more: nothing changes twice.
     assert not schedule_reminders_for_occasion(occasion).changed
@@ -187,5 +192,6 @@ def test_schedule_reminders_for_occasion__a_dst_change_keeps_the_local_send_time
         assert row.scheduled_for.astimezone(PARIS).time() == time(9, 0)
     offsets = {r.offset_days: r.scheduled_for.utcoffset() for r in NotificationSchedule.objects.all()}
     assert {r.scheduled_for.astimezone(PARIS).utcoffset() for r in NotificationSchedule.objects.all()} == {
-        timedelta(hours=1), timedelta(hours=2)
+        timedelta(hours=1),
+        timedelta(hours=2),
     }, offsets

@@ -90,7 +90,9 @@ def test_process_overdue_reminders__an_abandoned_claim_is_handed_over_again(clea
     assert NotificationSchedule.objects.get(pk=fresh.pk).status == NotificationStatus.QUEUED
 
 
-def test_process_overdue_reminders__a_row_with_a_bad_payload_is_failed_and_the_others_go(clean_broker, transactional_db):
+def test_process_overdue_reminders__a_row_with_a_bad_payload_is_failed_and_the_others_go(
+    clean_broker, transactional_db
+):
     occasion = make_occasion(make_user())
     good = make_schedule(occasion, offset_days=1)
     bad = make_schedule(occasion, offset_days=2, payload={"title": "", "body": "x"})
@@ -172,9 +174,12 @@ def test_two_concurrent_sweeps_over_1000_due__exactly_1000_sends(worker, smtp_si
     )
     emails = Counter(m.message["X-Gifting-Reminder"] for m in smtp_sink.messages)
     pushes = Counter(r.idempotency_key for r in push_receiver.requests)
-    email_ids = {str(pk) for pk in NotificationSchedule.objects.filter(channel=Channel.EMAIL).values_list("pk", flat=True)}
+    email_ids = {
+        str(pk) for pk in NotificationSchedule.objects.filter(channel=Channel.EMAIL).values_list("pk", flat=True)
+    }
     push_keys = {
-        f"reminder-{pk}" for pk in NotificationSchedule.objects.filter(channel=Channel.PUSH).values_list("pk", flat=True)
+        f"reminder-{pk}"
+        for pk in NotificationSchedule.objects.filter(channel=Channel.PUSH).values_list("pk", flat=True)
     }
     assert len(smtp_sink.messages) == 500 and set(emails) == email_ids and set(emails.values()) == {1}
     assert len(push_receiver.requests) == 500 and set(pushes) == push_keys and set(pushes.values()) == {1}

@@ -64,7 +64,9 @@ def test_worker__redelivers_a_dead_workers_jobs_on_the_timer_without_maintenance
     assert clean_broker.client.llen(clean_broker.keys.queue(quarantine_queue("testing"))) == 0
 
 
-def test_quarantine__a_redelivered_message_moves_with_its_origin_and_keeps_its_job_id(clean_broker, queued, transactional_db):
+def test_quarantine__a_redelivered_message_moves_with_its_origin_and_keeps_its_job_id(
+    clean_broker, queued, transactional_db
+):
     job = enqueue("test_record", {"key": "moved", "triggered_by": "manual"}, {})
     (data,) = clean_broker.do_fetch(job.queue, 1)
     message = Message.decode(data)
@@ -105,4 +107,6 @@ def test_requeue_orphans__a_closed_consumers_unhanded_prefetch_is_handed_back(cl
     # When maintenance runs twice, the message never handed out goes back; the handed-out one stays
     assert clean_broker.requeue_orphans() == 0
     assert clean_broker.requeue_orphans() == 1
-    assert [m.message_id for m in queued(jobs[0].queue)] == [j.message_id for j in jobs if j.message_id != handed_out.message_id]
+    assert [m.message_id for m in queued(jobs[0].queue)] == [
+        j.message_id for j in jobs if j.message_id != handed_out.message_id
+    ]

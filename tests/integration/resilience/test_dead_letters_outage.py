@@ -47,10 +47,26 @@ def test_dead_letter__database_gone__kept_in_redis_then_written_by_the_flush(cle
 def test_flush__keeps_a_newer_dead_letter_of_the_same_job(clean_broker, transactional_db):
     job = enqueue("test_record", {"key": "newer", "triggered_by": "manual"}, {})
     message = Message.decode(clean_broker.do_fetch(job.queue, 1)[0])
-    clean_broker.keep_dead_letter(job.id, {"message": message.asdict(), "reason": "exhausted",
-                                           "error_class": "E", "error_message": "first", "traceback": ""})
+    clean_broker.keep_dead_letter(
+        job.id,
+        {
+            "message": message.asdict(),
+            "reason": "exhausted",
+            "error_class": "E",
+            "error_message": "first",
+            "traceback": "",
+        },
+    )
     ((_, first),) = clean_broker.pending_dead_letters(limit=10)
-    clean_broker.keep_dead_letter(job.id, {"message": message.asdict(), "reason": "exhausted",
-                                           "error_class": "E", "error_message": "second", "traceback": ""})
+    clean_broker.keep_dead_letter(
+        job.id,
+        {
+            "message": message.asdict(),
+            "reason": "exhausted",
+            "error_class": "E",
+            "error_message": "second",
+            "traceback": "",
+        },
+    )
     assert not clean_broker.drop_dead_letter(job.id, first)
     assert len(clean_broker.pending_dead_letters(limit=10)) == 1

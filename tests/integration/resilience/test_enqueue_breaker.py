@@ -47,7 +47,10 @@ def test_commit__three_on_commit_jobs_share_one_timeout(hung_redis, swap_broker,
     def commit() -> None:
         with transaction.atomic():
             for n in range(3):
-                assert enqueue("test_record", {"key": f"commit-{n}", "triggered_by": "manual"}, {}).outcome is JobOutcome.ON_COMMIT
+                assert (
+                    enqueue("test_record", {"key": f"commit-{n}", "triggered_by": "manual"}, {}).outcome
+                    is JobOutcome.ON_COMMIT
+                )
 
     _, seconds = timed(commit)
     assert seconds < FIRST_ENQUEUE_SECONDS + OPEN_ENQUEUE_SECONDS

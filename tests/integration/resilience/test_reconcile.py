@@ -26,14 +26,21 @@ def test_providers():
 
 def publish(n: int) -> Product:
     return Product.objects.create(
-        external_id=f"reconcile-{n}", title=f"Reconciled {n}", description="", price=Decimal("10.00"),
-        currency="EUR", status=ProductStatus.PUBLISHED, visible_to_gifter=True,
+        external_id=f"reconcile-{n}",
+        title=f"Reconciled {n}",
+        description="",
+        price=Decimal("10.00"),
+        currency="EUR",
+        status=ProductStatus.PUBLISHED,
+        visible_to_gifter=True,
     )
 
 
 def healed() -> bool:
     published = Product.objects.filter(status=ProductStatus.PUBLISHED)
-    return not published.filter(embedding__isnull=True).exists() and not published.filter(enrichment_version="").exists()
+    return (
+        not published.filter(embedding__isnull=True).exists() and not published.filter(enrichment_version="").exists()
+    )
 
 
 def test_reconcile__lost_jobs_are_enqueued_again_once_and_the_catalog_heals(

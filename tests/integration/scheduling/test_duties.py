@@ -83,7 +83,9 @@ def test_reminder_sweep_duty__claims_due_reminders_and_those_due_before_the_next
 
     claimed = set(NotificationSchedule.objects.filter(claimed_at__isnull=False).values_list("pk", flat=True))
     assert claimed == {due.pk, soon.pk} and later.pk not in claimed
-    delayed = [Message.decode(m) for m in clean_broker.client.hvals(f"{clean_broker.namespace}:reminders.urgent.DQ.msgs")]
+    delayed = [
+        Message.decode(m) for m in clean_broker.client.hvals(f"{clean_broker.namespace}:reminders.urgent.DQ.msgs")
+    ]
     assert [m.args[0]["schedule_id"] for m in delayed] == [soon.pk]
 
 
@@ -104,7 +106,9 @@ def test_register_duties__a_missed_daily_run_is_caught_up_once(clean_broker, tra
     scheduler.start()
     try:
         wait_until(
-            lambda: DjangoJobExecution.objects.filter(job_id=COLLECTIONS_JOB, status=DjangoJobExecution.SUCCESS).exists(),
+            lambda: DjangoJobExecution.objects.filter(
+                job_id=COLLECTIONS_JOB, status=DjangoJobExecution.SUCCESS
+            ).exists(),
             what="the caught-up collections run",
         )
     finally:
@@ -131,7 +135,9 @@ def test_register_duties__a_first_start_runs_nothing_missed(transactional_db):
     assert not any(entry.catching_up for entry in registered)
     assert DjangoJob.objects.filter(next_run_time__lte=timezone.now()).count() == 0
     assert sorted(DjangoJob.objects.values_list("id", flat=True)) == [
-        "gifting_jobs.daily_curated_collections", "gifting_jobs.prune", "gifting_jobs.reconcile",
+        "gifting_jobs.daily_curated_collections",
+        "gifting_jobs.prune",
+        "gifting_jobs.reconcile",
         "gifting_jobs.reminder_sweep",
     ]
 

@@ -55,7 +55,12 @@ def python_in_settings(code: str, *, unset: tuple[str, ...] = (), **env: str) ->
         environment.pop(name, None)
     script = f"import django; django.setup(); from django.conf import settings; {code}"
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
@@ -72,7 +77,11 @@ def test_check_deploy__passes_with_real_secrets(db):
     ("env", "unset", "error"),
     [
         ({}, ("GIFTING_WEBHOOK_SECRET",), "gifting_jobs.E030) GIFTING_JOBS['WEBHOOK_SECRET'] is empty with DEBUG off"),
-        ({"GIFTING_WEBHOOK_SECRET": DEV_WEBHOOK_SECRET}, (), "gifting_jobs.E030) GIFTING_JOBS['WEBHOOK_SECRET'] is the public"),
+        (
+            {"GIFTING_WEBHOOK_SECRET": DEV_WEBHOOK_SECRET},
+            (),
+            "gifting_jobs.E030) GIFTING_JOBS['WEBHOOK_SECRET'] is the public",
+        ),
         ({}, ("DJANGO_SECRET_KEY",), "gifting_jobs.E031) SECRET_KEY starts with 'django-insecure-'"),
     ],
     ids=["no-webhook-secret", "dev-webhook-secret", "dev-secret-key"],

@@ -70,8 +70,14 @@ def test_enqueue__long_delay_while_an_equal_job_is_held_keeps_the_held_one(clean
     payload = spec.payload_model.model_validate({"key": "both", "triggered_by": "manual"})
     message = build_message(spec, payload)
     HeldJob.objects.create(
-        job_id=message.options["job_id"], message_id=message.message_id, job_type=spec.name, queue=message.queue_name,
-        message=message.asdict(), lock_ttl_ms=60_000, reason=HeldJobReason.BROKER_DOWN, due_at=timezone.now(),
+        job_id=message.options["job_id"],
+        message_id=message.message_id,
+        job_type=spec.name,
+        queue=message.queue_name,
+        message=message.asdict(),
+        lock_ttl_ms=60_000,
+        reason=HeldJobReason.BROKER_DOWN,
+        due_at=timezone.now(),
     )
     with override_settings(GIFTING_JOBS={**settings.GIFTING_JOBS, "DELAY_HORIZON_SECONDS": TEST_HORIZON_SECONDS}):
         # When the same job is enqueued with a long delay, it is deduplicated against the held one

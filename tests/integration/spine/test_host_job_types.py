@@ -23,6 +23,8 @@ def test_host_job_type__runs_with_a_host_triggered_by(start_worker):
 def test_host_job_type__a_permanent_failure_is_a_dead_letter(start_worker):
     jobs.enqueue_job("test_permanent", {"key": "billing-1"}, triggered_by="billing.renewed")
     start_worker()
-    failed = wait_until(lambda: FailedJob.objects.filter(job_id="test-permanent:billing-1").first(), what="the dead letter")
+    failed = wait_until(
+        lambda: FailedJob.objects.filter(job_id="test-permanent:billing-1").first(), what="the dead letter"
+    )
     assert failed.job_type == "test_permanent" and failed.payload["triggered_by"] == "billing.renewed"
     assert Execution.objects.filter(key="billing-1").count() == 1

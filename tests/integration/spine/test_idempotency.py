@@ -39,8 +39,13 @@ def test_enqueue__concurrent_duplicates_from_processes_run_once(clean_broker, st
     # Given 4 processes that each enqueue the same job 250 times at the same moment
     env = subprocess_env()
     procs = [
-        subprocess.Popen([sys.executable, "-c", ENQUEUE_SCRIPT, str(PER_PROCESS)], cwd=ROOT, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", ENQUEUE_SCRIPT, str(PER_PROCESS)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for _ in range(PROCESSES)
     ]
     wait_until(lambda: clean_broker.client.set(clean_broker.key("go"), 1) or True)

@@ -80,8 +80,13 @@ def test_dead_letters__only_open_ones_can_be_retried(db, clean_broker):
 
     now = timezone.now()
     done = FailedJob.objects.create(
-        job_id="x", job_type="test_record", payload={"key": "x"}, reason=FailedJobReason.PERMANENT,
-        status=FailedJobStatus.DISCARDED, first_failed_at=now, last_failed_at=now,
+        job_id="x",
+        job_type="test_record",
+        payload={"key": "x"},
+        reason=FailedJobReason.PERMANENT,
+        status=FailedJobStatus.DISCARDED,
+        first_failed_at=now,
+        last_failed_at=now,
     )
     with pytest.raises(ValueError, match="only open ones"):
         retry_failed_job(done)
@@ -94,10 +99,22 @@ def test_dead_letters__unsendable_held_job_is_recorded(clean_broker, start_worke
     from gifting_jobs.models import HeldJob, HeldJobReason
 
     HeldJob.objects.create(
-        job_id="ghost:1", message_id="m-1", job_type="no_such_type", queue="testing",
-        message={"queue_name": "testing", "actor_name": "no_such_type", "args": [{}], "kwargs": {},
-                 "options": {"job_id": "ghost:1"}, "message_id": "m-1", "message_timestamp": 0},
-        lock_ttl_ms=60_000, reason=HeldJobReason.BROKER_DOWN, due_at=timezone.now(),
+        job_id="ghost:1",
+        message_id="m-1",
+        job_type="no_such_type",
+        queue="testing",
+        message={
+            "queue_name": "testing",
+            "actor_name": "no_such_type",
+            "args": [{}],
+            "kwargs": {},
+            "options": {"job_id": "ghost:1"},
+            "message_id": "m-1",
+            "message_timestamp": 0,
+        },
+        lock_ttl_ms=60_000,
+        reason=HeldJobReason.BROKER_DOWN,
+        due_at=timezone.now(),
     )
     start_worker()
     failed = wait_until(lambda: FailedJob.objects.filter(job_id="ghost:1").first())

@@ -46,7 +46,11 @@ def manage_py_check(mistake: str, *args: str) -> subprocess.CompletedProcess[str
     return subprocess.run(
         [sys.executable, "manage.py", "check", *args],
         cwd=ROOT,
-        env={**subprocess_env(), "DJANGO_SETTINGS_MODULE": "tests.misconfigured_settings", "GIFTING_MISCONFIGURATION": mistake},
+        env={
+            **subprocess_env(),
+            "DJANGO_SETTINGS_MODULE": "tests.misconfigured_settings",
+            "GIFTING_MISCONFIGURATION": mistake,
+        },
         capture_output=True,
         text=True,
         timeout=CHECK_TIMEOUT,
@@ -115,8 +119,11 @@ def test_check__gifting_middleware_only_names_dramatiq_and_django_dramatiq_ones(
     ours = [m for m in gifting_settings.MIDDLEWARE if m.startswith("gifting_jobs.")]
     found = messages(**broker_with(ours))
     lacking = found["gifting_jobs.E012"]
-    for name in ("dramatiq.middleware.TimeLimit", "dramatiq.middleware.ShutdownNotifications",
-                 "django_dramatiq.middleware.DbConnectionsMiddleware"):
+    for name in (
+        "dramatiq.middleware.TimeLimit",
+        "dramatiq.middleware.ShutdownNotifications",
+        "django_dramatiq.middleware.DbConnectionsMiddleware",
+    ):
         assert name in lacking.splitlines()[0]
     assert checks.BROKER_LINE in lacking
 
@@ -152,7 +159,10 @@ def test_manage_py_check__without_time_limit_names_it_instead_of_crashing():
 
 def test_check__unknown_top_level_key_suggests_the_right_one():
     found = messages(**gifting_jobs_with(EMBEDING_PROVIDER="local"))
-    assert "GIFTING_JOBS has an unknown key 'EMBEDING_PROVIDER', did you mean 'EMBEDDING_PROVIDER'?" in found["gifting_jobs.E001"]
+    assert (
+        "GIFTING_JOBS has an unknown key 'EMBEDING_PROVIDER', did you mean 'EMBEDDING_PROVIDER'?"
+        in found["gifting_jobs.E001"]
+    )
 
 
 def test_check__nested_typo_suggests_the_key_of_its_level():
@@ -193,12 +203,18 @@ def test_manage_py_check__bad_keys_are_check_errors_not_start_up_crashes(mistake
 
 def test_check__misspelt_provider_alias_suggests_the_alias():
     found = messages(**gifting_jobs_with(EMBEDDING_PROVIDER="opneai"))
-    assert "GIFTING_JOBS['EMBEDDING_PROVIDER'] = 'opneai' is not a provider: did you mean 'openai'?" in found["gifting_jobs.E004"]
+    assert (
+        "GIFTING_JOBS['EMBEDDING_PROVIDER'] = 'opneai' is not a provider: did you mean 'openai'?"
+        in found["gifting_jobs.E004"]
+    )
 
 
 def test_check__unimportable_provider_path_is_named():
     found = messages(**gifting_jobs_with(ENRICHMENT_PROVIDER="myproject.providers.Nope"))
-    assert "GIFTING_JOBS['ENRICHMENT_PROVIDER'] = 'myproject.providers.Nope' cannot be imported" in found["gifting_jobs.E004"]
+    assert (
+        "GIFTING_JOBS['ENRICHMENT_PROVIDER'] = 'myproject.providers.Nope' cannot be imported"
+        in found["gifting_jobs.E004"]
+    )
 
 
 def test_check__unimportable_push_backend_is_named():

@@ -72,7 +72,9 @@ def test_local_embeddings__load_without_any_network():
     )
     env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT / ".local"), "HF_HUB_OFFLINE": "0", "PYTHONPATH": str(ROOT)}
 
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
     assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout.strip().splitlines()[-1])

@@ -57,7 +57,9 @@ def test_openai_embeddings__model_and_dimensions_come_from_settings(openai_embed
     assert fake_openai.requests_to("embeddings")[0].body["model"] == "text-embedding-3-large"
 
 
-def test_openai_embeddings__429_is_transient_with_retry_after_and_the_sdk_does_not_retry(openai_embeddings, fake_openai):
+def test_openai_embeddings__429_is_transient_with_retry_after_and_the_sdk_does_not_retry(
+    openai_embeddings, fake_openai
+):
     provider = openai_embeddings()
     fake_openai.script("embeddings", RATE_LIMITED)
 

@@ -40,7 +40,9 @@ def test_classify_status__other_4xx_are_permanent(status):
 
 def test_http_push_backend__body_carries_the_user_the_notification_and_the_data():
     backend = HttpPushBackend(url="https://push.example/v1/send", token="t")
-    body = backend.request_body(PushMessage(user_id=5, title="T", body="B", data={"k": "v"}, idempotency_key="reminder-1"))
+    body = backend.request_body(
+        PushMessage(user_id=5, title="T", body="B", data={"k": "v"}, idempotency_key="reminder-1")
+    )
     assert body == {"to": {"user_id": "5"}, "notification": {"title": "T", "body": "B"}, "data": {"k": "v"}}
     assert backend.supports_idempotency_key
 

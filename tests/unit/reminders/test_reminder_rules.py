@@ -57,7 +57,10 @@ def test_send_time__is_the_configured_local_time_on_the_day():
 
 
 def test_reminder_settings__are_validated_with_the_fix_named():
-    assert parse_settings({"REMINDER_DEFAULT_CHANNELS": ["EMAIL", "PUSH"]}).REMINDER_DEFAULT_CHANNELS == ("EMAIL", "PUSH")
+    assert parse_settings({"REMINDER_DEFAULT_CHANNELS": ["EMAIL", "PUSH"]}).REMINDER_DEFAULT_CHANNELS == (
+        "EMAIL",
+        "PUSH",
+    )
     assert parse_settings({}).REMINDER_SEND_TIME == time(9, 0)
     with pytest.raises(ConfigurationError, match="REMINDER_DEFAULT_CHANNELS"):
         parse_settings({"REMINDER_DEFAULT_CHANNELS": ["PUSH", "PUSH"]})
