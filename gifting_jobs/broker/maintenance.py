@@ -63,6 +63,9 @@ class Maintenance(Middleware):
         while not self._stop.is_set():
             try:
                 moved = broker.requeue_dead_workers() + broker.requeue_orphans()
+                if moved:
+                    # Handed back without a send: wake idle consumers rather than let them wait out worker_timeout.
+                    broker.wake_queues(sorted(broker.queues))
             except redis.RedisError as exc:
                 # Redis is down or restarting: the consumers log that too; try again next round.
                 logger.debug("maintenance could not reach Redis: %s", exc)

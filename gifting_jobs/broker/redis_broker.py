@@ -278,6 +278,7 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
         )
         self._fetch_counts.pop(old_id, None)
         self._release_held(old_id)
+        self.wake(lane)
 
     def declare_queue(self, queue_name: str) -> None:
         """Declare a logical queue's priority bands and quarantine lane along with it."""

@@ -77,6 +77,15 @@ class WakeUps:
         """Wake an idle consumer of a queue (messages pushed back without a send)."""
         self._run(self._wake, [self.notify_key(queue_name)], [NOTIFY_CAP])  # type: ignore[attr-defined]
 
+    def wake_queues(self, queue_names: list[str]) -> None:
+        """Wake an idle consumer of each ready queue, in one round trip (messages handed back by maintenance)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.scripts.add(self._wake)
+        for name in queue_names:
+            if not name.endswith(DELAY_SUFFIX):
+                pipe.evalsha(self._wake.sha, 1, self.notify_key(name), NOTIFY_CAP)
+        pipe.execute()
+
     def close(self) -> None:
         if self._waiting_client is not None:
             self._waiting_client.connection_pool.disconnect()

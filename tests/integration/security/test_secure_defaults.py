@@ -70,7 +70,7 @@ def test_check_deploy__passes_with_real_secrets(db):
     done = manage_py("check", "--deploy")
 
     assert done.returncode == 0, done.stderr
-    assert "gifting_jobs.E02" not in done.stderr + done.stdout
+    assert "gifting_jobs.E03" not in done.stderr + done.stdout
 
 
 @pytest.mark.parametrize(
