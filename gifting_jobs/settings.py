@@ -16,6 +16,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+# The broker's own defaults, re-exported for host settings (core/settings.py reads them here).
+from gifting_jobs.broker.redis_broker import (
+    DEFAULT_CONNECT_TIMEOUT_SECONDS as DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_ENQUEUE_TIMEOUT_SECONDS as DEFAULT_ENQUEUE_TIMEOUT_SECONDS,
+    DEFAULT_SOCKET_TIMEOUT_SECONDS as DEFAULT_SOCKET_TIMEOUT_SECONDS,
+)
 from gifting_jobs.broker.wakeups import DEFAULT_WORKER_TIMEOUT_MS as DEFAULT_WORKER_TIMEOUT_MS
 
 #: Must come first in INSTALLED_APPS: it configures the broker before other apps declare actors.
@@ -43,12 +49,6 @@ DEFAULT_NAMESPACE = "gifting"
 DEFAULT_HEARTBEAT_TIMEOUT_MS = 60_000
 #: Per million fetches, how often a consumer runs Redis maintenance (Dramatiq's default).
 DEFAULT_MAINTENANCE_CHANCE = 1000
-#: Bounds a Redis command, so an enqueue against a Redis that does not answer returns.
-DEFAULT_SOCKET_TIMEOUT_SECONDS = 5.0
-#: Bounds a Redis connect: a refused or unreachable Redis is noticed at once.
-DEFAULT_CONNECT_TIMEOUT_SECONDS = 1.0
-#: Total seconds an enqueue may spend on a Redis that does not answer; then the job is held in Postgres.
-DEFAULT_ENQUEUE_TIMEOUT_SECONDS = 2.0
 #: Seconds a database connection is reused (workers: between jobs).
 DEFAULT_CONN_MAX_AGE = 60
 

@@ -49,8 +49,13 @@ from gifting_jobs.broker.wakeups import DEFAULT_WORKER_TIMEOUT_MS, NOTIFY_CAP, W
 CLIENT_RETRIES = 1
 CLIENT_RETRY_CAP_SECONDS = 0.2
 
-#: An enqueue's whole budget against a Redis that does not answer (both tries together), seconds.
-DEFAULT_ENQUEUE_TIMEOUT = 2.0
+#: Bounds a worker's Redis command (seconds).
+DEFAULT_SOCKET_TIMEOUT_SECONDS = 5.0
+#: Bounds a Redis connect: a refused or unreachable Redis is noticed at once (seconds).
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 1.0
+#: An enqueue's whole budget against a Redis that does not answer (both tries together), seconds;
+#: then the job is held in Postgres.
+DEFAULT_ENQUEUE_TIMEOUT_SECONDS = 2.0
 #: Dead workers' messages are requeued at least this often (seconds), and more often
 #: with a short heartbeat timeout (a quarter of it), so redelivery takes at most
 #: heartbeat timeout + this interval.
@@ -98,10 +103,10 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
         self,
         *,
         url: str | None = None,
-        socket_timeout: float = 5.0,
-        socket_connect_timeout: float = 1.0,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT_SECONDS,
+        socket_connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
         worker_timeout: int = DEFAULT_WORKER_TIMEOUT_MS,
-        enqueue_timeout: float = DEFAULT_ENQUEUE_TIMEOUT,
+        enqueue_timeout: float = DEFAULT_ENQUEUE_TIMEOUT_SECONDS,
         breaker_open_seconds: float = DEFAULT_OPEN_SECONDS,
         **options: Any,
     ) -> None:
