@@ -79,6 +79,23 @@ def clean_broker(broker: RedisBroker) -> Iterator[RedisBroker]:
 
 
 @pytest.fixture
+def swap_broker() -> Iterator[Callable[[RedisBroker], RedisBroker]]:
+    """Make another broker the global one for the test (enqueue uses `dramatiq.get_broker()`)."""
+    original = dramatiq.get_broker()
+    swapped: list[RedisBroker] = []
+
+    def swap(broker: RedisBroker) -> RedisBroker:
+        dramatiq.set_broker(broker)
+        swapped.append(broker)
+        return broker
+
+    yield swap
+    dramatiq.set_broker(original)
+    for broker in swapped:
+        broker.client.connection_pool.disconnect()
+
+
+@pytest.fixture
 def queued(broker: RedisBroker) -> Callable[[str], list[Message]]:
     """Read the messages waiting in a physical queue straight from Redis, in order."""
 

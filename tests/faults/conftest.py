@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dramatiq
 import pytest
 from django.db import connection
 
@@ -126,20 +125,17 @@ def redis_servers(tmp_path: Path) -> Iterator[Callable[..., StoppableRedis]]:
 
 
 @pytest.fixture
-def use_redis() -> Iterator[Callable[[str], RedisBroker]]:
-    """Make a broker on `url` this process's global broker (enqueues go there) for the test."""
-    original = dramatiq.get_broker()
-    swapped: list[RedisBroker] = []
+def use_redis(swap_broker: Callable[[RedisBroker], RedisBroker]) -> Iterator[Callable[[str], RedisBroker]]:
+    """Make a broker on `url` this process's global broker (enqueues go there) for the test; flushed after."""
+    made: list[RedisBroker] = []
 
-    def swap(url: str) -> RedisBroker:
-        broker = make_broker(url)
-        dramatiq.set_broker(broker)
-        swapped.append(broker)
+    def use(url: str) -> RedisBroker:
+        broker = swap_broker(make_broker(url))
+        made.append(broker)
         return broker
 
-    yield swap
-    dramatiq.set_broker(original)
-    for broker in swapped:
+    yield use
+    for broker in made:
         try:
             flush_namespace(broker)
         except Exception:  # The scenario may have left its Redis down: nothing to flush then.

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
-from tests.integration.spine.conftest import StoppableRedis, stoppable_redis, swap_broker  # noqa: F401 (fixtures)
+from tests.integration.spine.conftest import StoppableRedis, stoppable_redis  # noqa: F401 (a fixture)
 
 #: Connections a hung server accepts and holds at most.
 HUNG_BACKLOG = 64

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import dramatiq
@@ -91,20 +91,3 @@ def make_broker(url: str, **overrides: object) -> RedisBroker:
     for name in dramatiq.get_broker().get_declared_actors():
         broker.declare_actor(dramatiq.get_broker().get_actor(name))
     return broker
-
-
-@pytest.fixture
-def swap_broker() -> Iterator[Callable[[RedisBroker], RedisBroker]]:
-    """Make another broker the global one for the test (enqueue uses `dramatiq.get_broker()`)."""
-    original = dramatiq.get_broker()
-    swapped: list[RedisBroker] = []
-
-    def swap(broker: RedisBroker) -> RedisBroker:
-        dramatiq.set_broker(broker)
-        swapped.append(broker)
-        return broker
-
-    yield swap
-    dramatiq.set_broker(original)
-    for broker in swapped:
-        broker.client.connection_pool.disconnect()

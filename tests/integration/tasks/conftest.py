@@ -58,4 +58,4 @@ def release(clean_broker: RedisBroker) -> Callable[[str], None]:
 
 
 # A Redis that can be stopped mid-test, and swapping the global broker to it (the spine tests' fixtures).
-from tests.integration.spine.conftest import stoppable_redis, swap_broker  # noqa: E402,F401
+from tests.integration.spine.conftest import stoppable_redis  # noqa: E402,F401
