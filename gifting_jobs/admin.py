@@ -18,16 +18,19 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
+from django.urls import URLPattern, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from gifting_jobs.dashboard.base import VIEW_PERMISSION
+from gifting_jobs.dashboard.urls import dashboard_urls
 from gifting_jobs.dead_letters import discard_failed_jobs, retry_failed_jobs
 from gifting_jobs.exceptions import GiftingJobsError
 from gifting_jobs.models import (
     CuratedCollection,
     CuratedCollectionItem,
+    Dashboard,
     FailedJob,
     HeldJob,
     NotificationSchedule,
@@ -83,6 +86,29 @@ class ReadOnlyAdmin(_ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(Dashboard)
+class DashboardAdmin(_ModelAdmin):
+    """The admin's "Jobs dashboard" entry: its pages (`gifting_jobs.dashboard`) instead of a changelist."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(VIEW_PERMISSION)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(VIEW_PERMISSION)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        return dashboard_urls(self.admin_site, self.admin_site.admin_view)
 
 
 @admin.register(FailedJob)

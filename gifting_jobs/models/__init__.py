@@ -6,6 +6,7 @@ from gifting_jobs.models.collections import (
     CuratedCollectionItem,
     Surface,
 )
+from gifting_jobs.models.dashboard import Dashboard
 from gifting_jobs.models.jobs import (
     FailedJob,
     FailedJobReason,
@@ -27,6 +28,7 @@ __all__ = [
     "Channel",
     "CuratedCollection",
     "CuratedCollectionItem",
+    "Dashboard",
     "FailedJob",
     "FailedJobReason",
     "FailedJobStatus",
