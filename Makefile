@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-fast lint browser hostproject faults demo bench relevance check clean
+.PHONY: help venv test test-fast lint browser screenshots hostproject faults demo bench relevance check clean
 
 help:
 	@echo "make test   - bootstrap the venv and run the whole suite (real Postgres+pgvector, Redis, workers)"
@@ -51,6 +51,10 @@ lint: venv
 browser: venv
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { echo "install Chromium first: apt-get install -y chromium chromium-driver" >&2; exit 1; }
 	SE_OFFLINE=true $(BIN)/python -m pytest -m browser
+
+# The browser tests, writing the README's page screenshots to docs/screenshots/.
+screenshots: venv
+	SAVE_SCREENSHOTS=1 SE_OFFLINE=true $(BIN)/python -m pytest -m browser
 
 # The wheel in a fresh virtualenv, `startproject`, the README's lines, a worker, the admin (~1 min).
 hostproject: venv

@@ -50,6 +50,8 @@ CHROMIUM_ARGUMENTS = (
 PAGE_TIMEOUT = 20
 #: Where failing tests leave a screenshot and the page source (git-ignored).
 FAILURE_DIR = ROOT / ".local" / "browser-failures"
+#: Where `page_screenshot` writes the README's screenshots (committed), when `SAVE_SCREENSHOTS=1`.
+SCREENSHOT_DIR = ROOT / "docs" / "screenshots"
 #: Credentials of the superuser `admin_browser` logs in as.
 ADMIN_USERNAME, ADMIN_PASSWORD = "browser-admin", "browser-admin-password"
 
@@ -128,3 +130,22 @@ def admin_browser(browser: WebDriver, live_server: Any, superuser: Any, wait_for
     browser.find_element(By.CSS_SELECTOR, "form#login-form [type=submit]").click()
     wait_for("#logout-form")
     return browser
+
+
+@pytest.fixture
+def page_screenshot(browser: WebDriver) -> Callable[[str], Path | None]:
+    """Save the current page as `docs/screenshots/<name>.png` when `SAVE_SCREENSHOTS=1` (`make screenshots`).
+
+    The README shows one screenshot per dashboard page, taken by the browser
+    tests themselves; a normal run leaves the committed images alone.
+    """
+
+    def save(name: str) -> Path | None:
+        if os.environ.get("SAVE_SCREENSHOTS") != "1":
+            return None
+        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOT_DIR / f"{name}.png"
+        browser.save_screenshot(str(path))
+        return path
+
+    return save
