@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 from uuid import uuid4
 
 import redis
@@ -32,6 +32,7 @@ from gifting_jobs.broker.bands import band_queues, logical_queue
 from gifting_jobs.broker.breaker import DEFAULT_OPEN_SECONDS, CircuitBreaker
 from gifting_jobs.broker.consumer import ReleasingConsumer, redis_message_id
 from gifting_jobs.broker.keys import (
+    DEAD_SUFFIX,
     DELAY_SUFFIX,
     MESSAGES_SUFFIX,
     KeyLayout,
@@ -511,6 +512,37 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
     def drop_dead_letter(self, job_id: str, data: str) -> bool:
         """Forget a kept dead letter written to Postgres, unless a newer one of the job replaced it."""
         return bool(self._run(self._hash_compare_and_delete, [self.keys.pending_dead_letters], [job_id, data]))
+
+    def kept_dead_letter_ids(self, job_ids: list[str]) -> set[str]:
+        """Those of `job_ids` whose dead letter is kept in Redis, waiting for Postgres."""
+        if not job_ids:
+            return set()
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hexists(self.keys.pending_dead_letters, job_id)
+        return {job_id for job_id, kept in zip(job_ids, pipe.execute(), strict=True) if kept}
+
+    def dead_set_queues(self) -> list[str]:
+        """The physical queues whose Dramatiq dead set (`<queue>.XQ`) may hold entries: bands and quarantine lanes."""
+        return sorted(self.queues)
+
+    def dead_set_entries(self, physical: str, *, limit: int) -> list[tuple[str, bytes | None]]:
+        """Up to `limit` entries of a queue's Dramatiq dead set, oldest first: `(redis message id, encoded message)`."""
+        members = cast("list[bytes | str]", self.client.zrange(self.keys.dead_queue(physical), 0, limit - 1))
+        ids = [_text(rid) for rid in members]
+        if not ids:
+            return []
+        bodies = self.client.hmget(self.keys.messages(physical + DEAD_SUFFIX), ids)
+        return [(rid, body.encode() if isinstance(body, str) else body) for rid, body in zip(ids, bodies, strict=True)]
+
+    def drop_dead_set_entries(self, physical: str, redis_message_ids: list[str]) -> int:
+        """Remove entries from a queue's Dramatiq dead set (they are FailedJob rows now); returns how many."""
+        if not redis_message_ids:
+            return 0
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zrem(self.keys.dead_queue(physical), *redis_message_ids)
+        pipe.hdel(self.keys.messages(physical + DEAD_SUFFIX), *redis_message_ids)
+        return int(pipe.execute()[0])
 
     def release_hold(self, job_id: str, message_id: str) -> bool:
         """Give back a job id taken with `SendMode.HOLD` for a message that will not be held."""
