@@ -41,7 +41,7 @@ class JobsCollector:
             "ready": "Messages waiting in the queue band.",
             "delayed": "Delayed messages (in Redis and held in workers' memory until their eta).",
             "in_flight": "Messages fetched by a worker and not yet acknowledged.",
-            "dead": "Messages in Dramatiq's dead-letter set of the band.",
+            "dead": "Entries of Dramatiq's dead set of the band not yet drained into FailedJob (see dead_letters).",
         }
         for attribute, documentation in depth_help.items():
             family = GaugeMetricFamily(f"{NAMESPACE}_queue_{attribute}", documentation, labels=["queue", "band"])
@@ -66,6 +66,11 @@ class JobsCollector:
         for failed_count in status.failed:
             failed.add_metric([failed_count.status, failed_count.job_type], failed_count.count)
         yield failed
+        yield GaugeMetricFamily(
+            f"{NAMESPACE}_dead_letters",
+            "Open dead letters (FailedJob rows): the count of dead jobs.",
+            status.dead_letters,
+        )
 
         duration = GaugeMetricFamily(
             f"{NAMESPACE}_duration_ms",

@@ -39,6 +39,8 @@ class BandStatus:
     #: Delayed messages a worker has fetched and keeps in memory until their eta.
     delayed_in_workers: int
     in_flight: int
+    #: Entries of Dramatiq's dead set not yet drained into FailedJob (the relay drains them each tick);
+    #: the count of dead jobs is `JobsStatus.dead_letters`.
     dead: int
 
     @property
@@ -114,9 +116,15 @@ class JobsStatus:
     job_types: tuple[str, ...] = field(default=())
     providers: tuple[ProviderStatus, ...] = field(default=())
 
+    @property
+    def dead_letters(self) -> int:
+        """Open dead letters (FailedJob rows): the one count of dead jobs."""
+        return sum(count.count for count in self.failed if count.status == FailedJobStatus.OPEN)
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (datetimes as ISO 8601, computed totals included)."""
         data = asdict(self)
+        data["dead_letters"] = self.dead_letters
         data["collected_at"] = self.collected_at.isoformat()
         for queue, raw in zip(self.queues, data["queues"], strict=True):
             for band, raw_band in zip(queue.bands, raw["bands"], strict=True):

@@ -64,9 +64,10 @@ def render_status(status: JobsStatus) -> str:
     ]
     sections = [
         f"Jobs status at {status.collected_at:%Y-%m-%d %H:%M:%S %Z} (Redis namespace {status.namespace})",
-        "Queues (Redis)\n" + render_table(("queue", "band", "ready", "delayed", "in flight", "dead"), queue_rows),
+        "Queues (Redis)\n"
+        + render_table(("queue", "band", "ready", "delayed", "in flight", "dead, not yet drained"), queue_rows),
         "Held in Postgres\n" + render_table(("reason", "due now", "later"), held_rows),
-        "Dead letters (FailedJob)\n" + render_table(("job type", *statuses), failed_rows),
+        f"Dead letters (FailedJob): {status.dead_letters} open\n" + render_table(("job type", *statuses), failed_rows),
         "Processing times, recent jobs (ms)\n" + render_table(("job type", "count", "p50", "p95"), duration_rows),
         "Provider rate limits\n"
         + render_table(
