@@ -9,7 +9,7 @@ from django.contrib.admin import AdminSite
 from django.urls import URLPattern, path
 
 from gifting_jobs.dashboard.base import TABS, DashboardPage
-from gifting_jobs.dashboard.dead_letters import DeadLettersPage
+from gifting_jobs.dashboard.dead_letters import DeadLettersPage, dead_letter_urls
 from gifting_jobs.dashboard.held import HeldJobsPage
 from gifting_jobs.dashboard.overview import OverviewPage
 from gifting_jobs.dashboard.queues import QueuesPage
@@ -34,6 +34,8 @@ def dashboard_urls(site: AdminSite, wrap: Callable[[Callable[..., Any]], Callabl
         view = wrap(PAGES[tab.slug].as_view(admin_site=site))
         route = "" if tab.slug == "overview" else f"{tab.slug.replace('_', '-')}/"
         urls.append(path(route, view, name=tab.url_name))
+        if tab.slug == "dead_letters":
+            urls.extend(dead_letter_urls(site, wrap))
         if tab.slug == "overview":
             # The admin index links a model's entry to its changelist: here, the overview.
             urls.append(path(route, view, name="gifting_jobs_dashboard_changelist"))
