@@ -85,7 +85,7 @@ def test_page__filters_and_search_narrow_groups_and_history(dashboard_client):
     by_type = dashboard_client.get(reverse(PAGE), {"job_type": "reminder_dispatch", "status": "open"}).content.decode()
 
     assert re.findall(r'data-chain="(\d+)"', by_search) == [str(wanted.pk)]
-    assert '<strong>1</strong> dead letter matches (search &quot;4242&quot;)' in by_search
+    assert "<strong>1</strong> dead letter matches (search &quot;4242&quot;)" in by_search
     assert 'value="4242"' in by_search
     assert "job type reminder_dispatch, status open" in by_type
     assert '<option value="reminder_dispatch" selected>' in by_type
