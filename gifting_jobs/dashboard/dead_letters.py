@@ -233,10 +233,16 @@ class BulkActionPage(DashboardPage):
             {"action": self.action, "params": selection.params(), "up_to_id": up_to_id, "count": count},
             salt=CONFIRMATION_SALT,
         )
+        sample = (
+            FailedJob.objects.filter(fingerprint=selection.fingerprint).order_by("-id").first()
+            if selection.fingerprint
+            else None
+        )
         return self.render_to_response(
             self.get_context_data(
                 selection=selection,
                 summary=selection.describe(),
+                group_pattern=f"{sample.error_class}: {mask_message(sample.error_message)}" if sample else "",
                 count=count,
                 token=token,
                 back_url=page_url(selection),

@@ -172,6 +172,7 @@ def test_bulk_retry__confirmation_states_the_count_then_post_retries_exactly_tho
     html = confirm.content.decode()
     assert "Retry 3 dead letters?" in html
     assert f"error group {missing[0].fingerprint}" in html
+    assert f"{NOT_FOUND}: product &lt;n&gt; not found" in html
     # A dead letter of the group failing after the confirmation is not part of it.
     late = not_found_jobs(1)[0]
 
