@@ -509,21 +509,26 @@ def drain_dead_sets(broker: RedisBroker, *, limit: int) -> DrainResult:
     Postgres are left for `flush_kept_dead_letters`.
     """
     recorded = already = left = 0
-    for physical in broker.dead_set_queues():
-        entries = broker.dead_set_entries(physical, limit=limit)
-        if not entries:
-            continue
+    for physical, entries in broker.dead_set_entries(limit=limit).items():
         decoded = [(redis_id, _decode_dead(physical, redis_id, data)) for redis_id, data in entries]
-        kept = broker.kept_dead_letter_ids([job_id_of(message) for _, message in decoded])
+        job_ids = [job_id_of(message) for _, message in decoded]
+        kept = broker.kept_dead_letter_ids(job_ids)
+        # One query by the indexed job id: the (job, message) pairs recorded, and the jobs with an open row.
+        recorded_pairs: set[tuple[str, str]] = set()
+        open_jobs: set[str] = set()
+        for row_job_id, row_message_id, status in FailedJob.objects.filter(job_id__in=job_ids).values_list(
+            "job_id", "message_id", "status"
+        ):
+            recorded_pairs.add((row_job_id, row_message_id))
+            if status == FailedJobStatus.OPEN:
+                open_jobs.add(row_job_id)
         drained: list[str] = []
         for redis_id, message in decoded:
             job_id = job_id_of(message)
             if job_id in kept:
                 left += 1
                 continue
-            covered = FailedJob.objects.filter(
-                Q(message_id=message.message_id) | Q(job_id=job_id, status=FailedJobStatus.OPEN)
-            ).exists()
+            covered = (job_id, message.message_id) in recorded_pairs or job_id in open_jobs
             if covered:
                 already += 1
             else:
@@ -539,6 +544,7 @@ def drain_dead_sets(broker: RedisBroker, *, limit: int) -> DrainResult:
                     traceback=str(options.get("traceback", "")),
                 )
                 recorded += 1
+                open_jobs.add(job_id)  # A second entry of the same job in this batch is covered now.
             drained.append(redis_id)
         broker.drop_dead_set_entries(physical, drained)
     if recorded or already:

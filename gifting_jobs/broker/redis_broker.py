@@ -522,18 +522,30 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
             pipe.hexists(self.keys.pending_dead_letters, job_id)
         return {job_id for job_id, kept in zip(job_ids, pipe.execute(), strict=True) if kept}
 
-    def dead_set_queues(self) -> list[str]:
-        """The physical queues whose Dramatiq dead set (`<queue>.XQ`) may hold entries: bands and quarantine lanes."""
-        return sorted(self.queues)
+    def dead_set_entries(self, *, limit: int) -> dict[str, list[tuple[str, bytes | None]]]:
+        """Up to `limit` entries of each declared queue's Dramatiq dead set (`<queue>.XQ`), oldest first.
 
-    def dead_set_entries(self, physical: str, *, limit: int) -> list[tuple[str, bytes | None]]:
-        """Up to `limit` entries of a queue's Dramatiq dead set, oldest first: `(redis message id, encoded message)`."""
-        members = cast("list[bytes | str]", self.client.zrange(self.keys.dead_queue(physical), 0, limit - 1))
-        ids = [_text(rid) for rid in members]
-        if not ids:
-            return []
-        bodies = self.client.hmget(self.keys.messages(physical + DEAD_SUFFIX), ids)
-        return [(rid, body.encode() if isinstance(body, str) else body) for rid, body in zip(ids, bodies, strict=True)]
+        Per physical queue that has any (bands and quarantine lanes):
+        `(redis message id, encoded message or None if its body is gone)`.
+        Two pipelined round trips whatever the number of queues.
+        """
+        queues = sorted(self.queues)
+        pipe = self.client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.zrange(self.keys.dead_queue(queue), 0, limit - 1)
+        members = cast("list[list[bytes | str]]", pipe.execute() if queues else [])
+        found = {queue: [_text(rid) for rid in ids] for queue, ids in zip(queues, members, strict=True) if ids}
+        if not found:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for queue, ids in found.items():
+            pipe.hmget(self.keys.messages(queue + DEAD_SUFFIX), ids)
+        return {
+            queue: [
+                (rid, body.encode() if isinstance(body, str) else body) for rid, body in zip(ids, bodies, strict=True)
+            ]
+            for (queue, ids), bodies in zip(found.items(), pipe.execute(), strict=True)
+        }
 
     def drop_dead_set_entries(self, physical: str, redis_message_ids: list[str]) -> int:
         """Remove entries from a queue's Dramatiq dead set (they are FailedJob rows now); returns how many."""

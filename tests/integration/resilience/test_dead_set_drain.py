@@ -30,7 +30,7 @@ def nack_to_dead_set(broker, key: str) -> Message:
 
 
 def dead_set_size(broker, queue: str = "testing") -> int:
-    return len(broker.dead_set_entries(queue, limit=LIMIT))
+    return len(broker.dead_set_entries(limit=LIMIT).get(queue, []))
 
 
 def test_drain__a_nacked_message_becomes_exactly_one_failed_job_and_leaves_the_dead_set(clean_broker, transactional_db):
@@ -126,3 +126,22 @@ def test_status__reports_open_dead_letters_as_the_dead_count(clean_broker, trans
     call_command("jobs_status", stdout=out)
     assert "Dead letters (FailedJob): 1 open" in out.getvalue()
     assert "dead, not yet drained" in out.getvalue()
+
+
+def test_drain__an_undecodable_entry_still_becomes_a_dead_letter(clean_broker, transactional_db):
+    nack_to_dead_set(clean_broker, "declare")  # Declares the queue's dead set keys as a real nack does.
+    drain_dead_sets(clean_broker, limit=LIMIT)
+    xq = f"{clean_broker.namespace}:testing.XQ"
+    clean_broker.client.zadd(xq, {"garbled-1": 1})
+    clean_broker.client.hset(xq + ".msgs", "garbled-1", b"\xff not json")
+
+    assert drain_dead_sets(clean_broker, limit=LIMIT).recorded == 1
+
+    garbled = FailedJob.objects.get(job_id="dead-set:garbled-1")
+    assert (garbled.job_type, garbled.error_class, garbled.reason) == (
+        "unknown",
+        "UndecodableMessage",
+        FailedJobReason.DEAD_SET,
+    )
+    assert "entry garbled-1 of Dramatiq's dead set of testing could not be read" in garbled.error_message
+    assert dead_set_size(clean_broker) == 0
