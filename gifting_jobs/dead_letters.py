@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from dramatiq.message import Message
 
@@ -432,24 +432,26 @@ def retry_matching(
                 break
             batches += 1
             after_id = rows[-1].pk
-            now = timezone.now()
+            sent: list[int] = []
             for row in rows:
                 try:
-                    with transaction.atomic():
-                        job = _enqueue_retry(row)
-                        FailedJob.objects.filter(pk=row.pk).update(
-                            status=FailedJobStatus.RETRIED,
-                            retried_at=now,
-                            resolved_at=now,
-                            retry_job_id=job.id,
-                            retry_error="",
-                        )
+                    # Validation fails before anything is written, so no savepoint is needed per row.
+                    _enqueue_retry(row)
                 except GiftingJobsError as exc:
                     note = f"{type(exc).__name__}: {exc}"[:ERROR_EXCERPT_CHARS]
                     FailedJob.objects.filter(pk=row.pk).update(retry_error=note)
                     errors.append(f"{row.pk}: {note}")
                     continue
-                done += 1
+                sent.append(row.pk)
+            now = timezone.now()
+            # A retry keeps the job's id, so the retry's job id is the row's own.
+            done += FailedJob.objects.filter(pk__in=sent).update(
+                status=FailedJobStatus.RETRIED,
+                retried_at=now,
+                resolved_at=now,
+                retry_job_id=F("job_id"),
+                retry_error="",
+            )
         if len(rows) < batch_size:
             break
     logger.info("bulk retry of %s: %d retried, %d failed, %d batches", selection.describe(), done, len(errors), batches)
