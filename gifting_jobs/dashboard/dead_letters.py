@@ -49,10 +49,21 @@ CHAINS_SHOWN = 50
 CONFIRMATION_MAX_AGE = 3600
 #: Namespaces the signed confirmation token (so no other signed value passes for one).
 CONFIRMATION_SALT = "gifting_jobs.dashboard.dead_letters.confirm"
-#: The bulk actions: URL slug -> (verb for people, service function).
-BULK_ACTIONS: dict[str, tuple[str, Callable[..., BulkResult]]] = {
-    "retry": ("Retry", retry_matching),
-    "discard": ("Discard", discard_matching),
+
+
+@dataclass(frozen=True)
+class BulkAction:
+    """A bulk action: how people read it, and the service function that does it."""
+
+    verb: str
+    past: str
+    run: Callable[..., BulkResult]
+
+
+#: The bulk actions by URL slug.
+BULK_ACTIONS = {
+    "retry": BulkAction("Retry", "Retried", retry_matching),
+    "discard": BulkAction("Discard", "Discarded", discard_matching),
 }
 
 
@@ -220,7 +231,7 @@ class BulkActionPage(DashboardPage):
 
     @property
     def verb(self) -> str:
-        return BULK_ACTIONS[self.action][0]
+        return BULK_ACTIONS[self.action].verb
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
@@ -255,7 +266,7 @@ class BulkActionPage(DashboardPage):
                 request.POST.get("token", ""), salt=CONFIRMATION_SALT, max_age=CONFIRMATION_MAX_AGE
             )
         except signing.SignatureExpired:
-            return self._refused("this confirmation is older than an hour: confirm again")
+            return self._refused(f"this confirmation is older than {CONFIRMATION_MAX_AGE // 60} minutes: confirm again")
         except signing.BadSignature:
             return self._refused("this confirmation is not valid (changed or cut): confirm again")
         if confirmed.get("action") != self.action:
@@ -265,10 +276,10 @@ class BulkActionPage(DashboardPage):
         except InvalidSelectionError as exc:
             return self._refused(str(exc))
         up_to_id, count = int(confirmed["up_to_id"]), int(confirmed["count"])
-        result = BULK_ACTIONS[self.action][1](selection, up_to_id=up_to_id)
-        past = {"retry": "Retried", "discard": "Discarded"}[self.action]
+        action = BULK_ACTIONS[self.action]
+        result = action.run(selection, up_to_id=up_to_id)
         handled = count - result.done - len(result.errors)
-        text = f"{past} {result.done} of the {count} dead letters you confirmed ({selection.describe()})"
+        text = f"{action.past} {result.done} of the {count} dead letters you confirmed ({selection.describe()})"
         if handled > 0:
             text += f"; {handled} had been retried or discarded meanwhile (by someone else, or an earlier click)"
         messages.add_message(request, messages.SUCCESS if result.done else messages.WARNING, text + ".")

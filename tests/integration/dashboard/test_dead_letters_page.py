@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from django.contrib.messages import get_messages
+from django.core import signing
 from django.test import Client
 from django.urls import reverse
 
+from gifting_jobs.dashboard.dead_letters import CONFIRMATION_MAX_AGE, CONFIRMATION_SALT
 from gifting_jobs.models import FailedJob, FailedJobReason, FailedJobStatus
 from tests.integration.admin.factories import create_failed_job
 from tests.integration.dashboard.conftest import staff_client
@@ -263,3 +266,21 @@ def test_bulk__post_needs_the_csrf_token(db):
 
 def test_bulk__other_methods_are_405(operator):
     assert operator.put(reverse(RETRY)).status_code == 405
+
+
+def test_bulk__an_expired_confirmation_is_refused(operator):
+    row = create_failed_job()
+
+    class AnHourAndAMinuteAgo(signing.TimestampSigner):
+        def timestamp(self) -> str:
+            return signing.b62_encode(int(time.time()) - CONFIRMATION_MAX_AGE - 60)
+
+    old = AnHourAndAMinuteAgo(salt=CONFIRMATION_SALT).sign_object(
+        {"action": "retry", "params": {}, "up_to_id": row.pk, "count": 1}
+    )
+
+    response = operator.post(reverse(RETRY), {"token": old})
+
+    assert response.status_code == 400
+    assert "this confirmation is older than 60 minutes: confirm again" in response.content.decode()
+    assert FailedJob.objects.get(pk=row.pk).status == FailedJobStatus.OPEN
