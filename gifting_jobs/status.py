@@ -160,7 +160,7 @@ def _queue_statuses(broker: RedisBroker, queues: list[str]) -> tuple[QueueStatus
     return tuple(QueueStatus(name=queue, bands=tuple(bands[queue])) for queue in queues)
 
 
-def _held_counts(now: datetime) -> tuple[HeldCount, ...]:
+def held_counts(now: datetime) -> tuple[HeldCount, ...]:
     rows = {
         row["reason"]: row
         for row in HeldJob.objects.values("reason").annotate(
@@ -233,7 +233,7 @@ def collect_status(broker: RedisBroker | None = None) -> JobsStatus:
         collected_at=now,
         namespace=broker.namespace,
         queues=_queue_statuses(broker, reported_queues(broker)),
-        held=_held_counts(now),
+        held=held_counts(now),
         failed=_failed_counts(job_types),
         durations=_duration_stats(broker, job_types),
         job_types=tuple(job_types),
