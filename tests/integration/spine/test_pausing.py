@@ -133,6 +133,7 @@ def test_pause__a_delayed_message_coming_due_waits_too(pausable, worker):
     wait_until(lambda: ran("delayed"), what="the delayed job ran after the resume")
 
 
+@pytest.mark.slow
 def test_pause__a_worker_process_obeys_within_its_refresh_and_resumes_promptly(pausable, worker_processes):
     # Given a rundramatiq process that has announced itself
     worker_processes()
@@ -152,6 +153,7 @@ def test_pause__a_worker_process_obeys_within_its_refresh_and_resumes_promptly(p
     print(f"resume to run in another process: {time.monotonic() - resumed_at:.2f} s")
 
 
+@pytest.mark.slow
 def test_pause__a_worker_booting_while_the_queue_is_paused_never_fetches_from_it(pausable, worker_processes):
     pausable.pause_queue(PAUSED)
     record("sent-before-boot")

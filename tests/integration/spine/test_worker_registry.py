@@ -12,6 +12,7 @@ import socket
 import time
 from uuid import uuid4
 
+import pytest
 from django.conf import settings
 
 from gifting_jobs.broker import RedisBroker
@@ -64,6 +65,7 @@ def test_registry__a_worker_that_stops_cleanly_leaves_at_once(clean_broker, star
     assert clean_broker.client.zcard(clean_broker.keys.workers) == 0
 
 
+@pytest.mark.slow
 def test_registry__a_killed_worker_process_drops_off_at_its_heartbeat_timeout(clean_broker, worker_processes):
     # Given a rundramatiq process in the registry
     process = worker_processes()
