@@ -99,6 +99,16 @@ class WorkerRecord:
         )
 
 
+def running_job(message: MessageProxy, started_at_ms: int) -> RunningJob:
+    return RunningJob(
+        message_id=message.message_id,
+        job_id=str(message.options.get("job_id") or message.message_id),
+        job_type=message.actor_name,
+        queue=message.queue_name,
+        started_at_ms=started_at_ms,
+    )
+
+
 def consumed_queues(worker: Worker) -> tuple[str, ...]:
     """The logical queues a worker consumes (bands folded; delay, dead and quarantine queues left out)."""
     return tuple(sorted({logical_queue(name) for name in list(worker.consumers) if not is_auxiliary_queue(name)}))
@@ -116,8 +126,9 @@ class _Registration:
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
 
-    def record(self, broker: RedisBroker, running: dict[int, RunningJob]) -> WorkerRecord:
+    def record(self, broker: RedisBroker, running: dict[int, tuple[MessageProxy, int]]) -> WorkerRecord:
         threads = {thread.ident for thread in self.worker.workers}
+        jobs = [running_job(message, started) for ident, (message, started) in running.items() if ident in threads]
         return WorkerRecord(
             worker_id=self.worker_id,
             broker_id=broker.broker_id,
@@ -127,9 +138,7 @@ class _Registration:
             queues=consumed_queues(self.worker),
             started_at_ms=self.started_at_ms,
             beat_at_ms=current_millis(),
-            running=tuple(
-                sorted((job for ident, job in running.items() if ident in threads), key=lambda j: j.started_at_ms)
-            ),
+            running=tuple(sorted(jobs, key=lambda job: job.started_at_ms)),
             paused=tuple(sorted(broker.paused.names)),
         )
 
@@ -138,8 +147,8 @@ class WorkerRegistry(Middleware):
     """Keeps a record of each worker booted on the broker in Redis, and its paused-queue copy fresh."""
 
     def __init__(self) -> None:
-        # Thread ident -> the job that worker thread runs (writes are single dict operations).
-        self._running: dict[int, RunningJob] = {}
+        # Thread ident -> the message that worker thread runs and its start (ms); single dict operations.
+        self._running: dict[int, tuple[MessageProxy, int]] = {}
         self._registrations: dict[int, _Registration] = {}
 
     def before_worker_boot(self, broker: Broker, worker: Worker) -> None:
@@ -174,13 +183,8 @@ class WorkerRegistry(Middleware):
             logger.warning("could not remove the worker's registry record (it expires by itself): %s", exc)
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
-        self._running[threading.get_ident()] = RunningJob(
-            message_id=message.message_id,
-            job_id=str(message.options.get("job_id") or message.message_id),
-            job_type=message.actor_name,
-            queue=message.queue_name,
-            started_at_ms=current_millis(),
-        )
+        # Only what is cheap on the per-job path; the registry thread reads the message.
+        self._running[threading.get_ident()] = (message, current_millis())
 
     def after_process_message(
         self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
