@@ -53,7 +53,10 @@ def declared_logical_queues(broker: RedisBroker) -> set[str]:
 
 
 def queue_depths(broker: RedisBroker, physical_queues: Iterable[str]) -> dict[str, QueueDepth]:
-    """Ready, delayed and dead counts of each physical queue, and its oldest ready message, in one round trip."""
+    """Ready, delayed and dead counts of each physical queue, and its oldest ready message, in one pipeline.
+
+    (redis-py checks first that the heads script is loaded: a second, tiny round trip.)
+    """
     names = list(physical_queues)
     if not names:
         return {}
