@@ -20,11 +20,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from gifting_jobs.dashboard.base import PAUSE_PERMISSION, DashboardPage
-from gifting_jobs.dashboard.durations import format_duration
+from gifting_jobs.dashboard.timespans import describe_span
 from gifting_jobs.queue_control import UnknownQueueError, pause_queue, resume_queue
 from gifting_jobs.status import BandStatus, QueueStatus, collect_queues
 
 logger = logging.getLogger(__name__)
+
+#: The broker and the registry count in milliseconds; spans are described in seconds.
+MS_PER_SECOND = 1000
 
 #: The URL name of the page (inside the admin namespace).
 QUEUES_URL = "admin:gifting_jobs_dashboard_queues"
@@ -46,7 +49,7 @@ class QueueRow:
 
 
 def _latency(ms: int, ready: int) -> str:
-    return format_duration(ms) if ready else NO_LATENCY
+    return describe_span(ms / MS_PER_SECOND) if ready else NO_LATENCY
 
 
 def queue_rows(queues: tuple[QueueStatus, ...]) -> list[QueueRow]:

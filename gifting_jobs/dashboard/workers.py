@@ -18,9 +18,12 @@ from gifting_jobs.broker import get_broker
 from gifting_jobs.broker.inspection import live_workers
 from gifting_jobs.broker.registry import RunningJob, WorkerRecord
 from gifting_jobs.dashboard.base import DashboardPage
-from gifting_jobs.dashboard.durations import format_duration
+from gifting_jobs.dashboard.timespans import describe_span
 
 logger = logging.getLogger(__name__)
+
+#: The broker and the registry count in milliseconds; spans are described in seconds.
+MS_PER_SECOND = 1000
 
 
 def _at(ms: int) -> datetime:
@@ -48,8 +51,11 @@ def worker_rows(records: list[WorkerRecord], now_ms: int) -> list[WorkerRow]:
             worker=record,
             started_at=_at(record.started_at_ms),
             last_beat_at=_at(record.beat_at_ms),
-            beat_age=format_duration(max(0, now_ms - record.beat_at_ms)),
-            jobs=tuple(JobRow(job=job, running_for=format_duration(job.running_ms(now_ms))) for job in record.running),
+            beat_age=describe_span(max(0, now_ms - record.beat_at_ms) / MS_PER_SECOND),
+            jobs=tuple(
+                JobRow(job=job, running_for=describe_span(job.running_ms(now_ms) / MS_PER_SECOND))
+                for job in record.running
+            ),
         )
         for record in records
     ]
@@ -62,7 +68,7 @@ class WorkersPage(DashboardPage):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         broker = get_broker()
-        context["heartbeat_timeout"] = format_duration(broker.heartbeat_timeout)
+        context["heartbeat_timeout"] = describe_span(broker.heartbeat_timeout / MS_PER_SECOND)
         try:
             context["workers"] = worker_rows(live_workers(broker), current_millis())
         except redis.RedisError as exc:
