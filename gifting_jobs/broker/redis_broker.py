@@ -44,6 +44,8 @@ from gifting_jobs.broker.keys import (
 )
 from gifting_jobs.broker.limits import ProviderLimits
 from gifting_jobs.broker.maintenance import Maintenance
+from gifting_jobs.broker.pausing import QueuePausing
+from gifting_jobs.broker.registry import REGISTRY_INTERVAL_MAX, REGISTRY_INTERVAL_MIN, WorkerRegistry
 from gifting_jobs.broker.wakeups import DEFAULT_WORKER_TIMEOUT_MS, NOTIFY_CAP, WakeUps
 
 #: redis-py retries a failed command; one quick retry keeps enqueue bounded when Redis is down.
@@ -93,8 +95,8 @@ class SendMode(StrEnum):
     RELAY = "relay"
 
 
-class RedisBroker(WakeUps, DramatiqRedisBroker):
-    """Dramatiq's RedisBroker with bounded timeouts, priority bands, `send_unique` and wake-ups.
+class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
+    """Dramatiq's RedisBroker with bounded timeouts, priority bands, `send_unique`, wake-ups and paused queues.
 
     `worker_timeout` (ms) is how long an idle consumer waits for a send to wake
     it before it looks at its queue anyway (see `consumer`).
@@ -158,6 +160,9 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
         self._hook_table: dict[str, list[tuple[Middleware, Callable[..., Any]]]] = {}
         # Owned by the broker, not the settings: crash redelivery must not depend on configuration.
         self.add_middleware(Maintenance())
+        self._init_pausing()
+        # Owned by the broker too: the Workers page and paused queues must not depend on configuration.
+        self.add_middleware(WorkerRegistry())
 
     # Dramatiq calls every middleware's hook for every signal (several per
     # enqueue and per job), though most hooks are the base class's no-ops. These
@@ -236,6 +241,12 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
         """Seconds between two runs of `requeue_dead_workers` in each worker process."""
         quarter: float = self.heartbeat_timeout / 1000 / 4
         return max(MAINTENANCE_INTERVAL_MIN, min(MAINTENANCE_INTERVAL_MAX, quarter))
+
+    @property
+    def registry_interval(self) -> float:
+        """Seconds between two rewrites of a worker's registry record (and refreshes of its paused queues)."""
+        quarter: float = self.heartbeat_timeout / 1000 / 4
+        return max(REGISTRY_INTERVAL_MIN, min(REGISTRY_INTERVAL_MAX, quarter))
 
     def requeue_dead_workers(self) -> int:
         """Beat this worker's heartbeat, and hand every dead worker's unacked messages back; returns how many.
