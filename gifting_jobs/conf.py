@@ -8,6 +8,8 @@ through the app's system checks.
 from __future__ import annotations
 
 import difflib
+import itertools
+import math
 import re
 import typing
 from datetime import time, timedelta
@@ -41,6 +43,12 @@ DEFAULT_DAILY_COLLECTIONS_AT = time(2, 0)
 DEV_WEBHOOK_SECRET = "dev-webhook-secret"
 #: Largest CMS webhook body accepted (1 MiB); a longer one is answered 413.
 DEFAULT_WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+#: Upper bounds (ms) of the job duration histogram's buckets: 5 ms to 10 minutes, for LLM jobs too.
+DEFAULT_METRICS_DURATION_BUCKETS_MS: tuple[float, ...] = (
+    5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000, 600_000,
+)  # fmt: skip
+#: Most buckets a duration histogram may have (each is a time series per job type and queue).
+MAX_METRICS_DURATION_BUCKETS = 40
 
 
 class JobTypeOverrides(BaseModel):
@@ -138,6 +146,8 @@ class GiftingJobsSettings(BaseModel):
     MAX_WORKER_CRASHES: int = Field(default=2, ge=1, le=100)
     #: How many recent durations per job type feed p50/p95.
     METRICS_WINDOW: int = Field(default=1000, ge=10, le=100000)
+    #: Upper bounds (ms, ascending) of `gifting_jobs_message_duration_milliseconds`' buckets; `+Inf` is implied.
+    METRICS_DURATION_BUCKETS_MS: tuple[float, ...] = DEFAULT_METRICS_DURATION_BUCKETS_MS
     #: Interval of the due-reminder sweep (the scheduler reads it).
     REMINDER_SWEEP_SECONDS: int = Field(default=60, ge=5, le=86400)
     #: Interval of the reconcile duty, which re-enqueues the jobs of stale products and profiles.
@@ -176,6 +186,17 @@ class GiftingJobsSettings(BaseModel):
     def _channels_distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value or len(set(value)) != len(value):
             raise ValueError("must name one or more distinct channels among 'PUSH' and 'EMAIL'")
+        return value
+
+    @field_validator("METRICS_DURATION_BUCKETS_MS")
+    @classmethod
+    def _buckets_ascending(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not 1 <= len(value) <= MAX_METRICS_DURATION_BUCKETS:
+            raise ValueError(f"give 1 to {MAX_METRICS_DURATION_BUCKETS} bucket bounds in ms, e.g. (100, 1000, 600000)")
+        if not all(math.isfinite(bound) and bound > 0 for bound in value):
+            raise ValueError(f"bucket bounds are finite milliseconds > 0 (+Inf is implied); got {list(value)}")
+        if any(later <= earlier for earlier, later in itertools.pairwise(value)):
+            raise ValueError(f"bucket bounds must be strictly ascending; got {list(value)}")
         return value
 
     @field_validator("RATE_LIMITS")

@@ -1,8 +1,10 @@
 """Prometheus exposition of the job system at `GET /metrics/jobs/` (name `gifting_jobs:metrics`).
 
-A custom collector turns one `collect_status()` snapshot into gauges; each
-scrape builds a fresh `CollectorRegistry`, so nothing is shared between
-requests or with the worker processes. Access: a staff session, or
+A custom collector turns one `collect_status()` snapshot into gauges, and
+another the job counters the workers' acks keep in Redis (`broker.stats`) into
+counters and a duration histogram; each scrape builds a fresh
+`CollectorRegistry`, so nothing is shared between requests or with the worker
+processes, and any number of workers and web processes agree. Access: a staff session, or
 `Authorization: Bearer <GIFTING_JOBS["METRICS_TOKEN"]>` when that token is set.
 """
 
@@ -17,8 +19,10 @@ import redis
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from gifting_jobs.broker import RedisBroker, get_broker
+from gifting_jobs.broker.stats import Counter, Totals, format_bound, read_totals
 from gifting_jobs.conf import get_settings
 from gifting_jobs.status import JobsStatus, collect_status
 
@@ -134,6 +138,47 @@ def _provider_families(status: JobsStatus) -> Iterator[Metric]:
     yield limit
 
 
+#: Dramatiq's Prometheus middleware names, with our prefix: counter -> (name, help).
+COUNTER_FAMILIES = {
+    Counter.PROCESSED: (
+        "messages_total",
+        "Messages processed: every attempt that ran (failed and snoozed ones included).",
+    ),
+    Counter.FAILED: ("message_errors_total", "Attempts that raised an error (rate-limit snoozes excepted)."),
+    Counter.RETRIED: ("message_retries_total", "Failed attempts enqueued again for a retry."),
+    Counter.DEAD: ("message_rejects_total", "Messages dead-lettered: failed for good."),
+}
+#: The labels of the counters and the histogram, as Dramatiq's Prometheus middleware names them.
+COUNTER_LABELS = ["queue_name", "actor_name"]
+
+
+class JobCountersCollector:
+    """Counters and the duration histogram per job type and queue, as every worker's acks wrote them to Redis."""
+
+    def __init__(self, broker: RedisBroker | None = None) -> None:
+        self._broker = broker
+
+    def collect(self) -> Iterator[Metric]:
+        totals: Totals = read_totals(self._broker or get_broker(), get_settings().METRICS_DURATION_BUCKETS_MS)
+        for counter, (name, documentation) in COUNTER_FAMILIES.items():
+            family = CounterMetricFamily(f"{NAMESPACE}_{name}", documentation, labels=COUNTER_LABELS)
+            for kind, counts in totals.counts.items():
+                family.add_metric([kind.queue, kind.actor_name], counts[counter])
+            yield family
+        histogram = HistogramMetricFamily(
+            f"{NAMESPACE}_message_duration_milliseconds",
+            "Time spent processing a message (ms); buckets: GIFTING_JOBS['METRICS_DURATION_BUCKETS_MS'].",
+            labels=COUNTER_LABELS,
+        )
+        for entry in totals.histograms:
+            histogram.add_metric(
+                [entry.kind.queue, entry.kind.actor_name],
+                [(format_bound(bound), count) for bound, count in entry.buckets],
+                entry.sum_ms,
+            )
+        yield histogram
+
+
 def _plain(status: HTTPStatus, text: str) -> HttpResponse:
     return HttpResponse(text + "\n", status=status, content_type="text/plain; charset=utf-8")
 
@@ -166,6 +211,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         return denied
     registry = CollectorRegistry(auto_describe=False)
     registry.register(JobsCollector())
+    registry.register(JobCountersCollector())
     try:
         body = generate_latest(registry)
     except redis.RedisError:

@@ -34,6 +34,17 @@ a JSON record that expires a heartbeat timeout after its last beat, see
 | `snoozed`  | zset   | job id -> ms timestamp its snooze ends                       |
 | `slowdown` | string | factor (>= 1) the pace is slowed by after a 429, for a while |
 
+The job counters, written by the ack (`ns:gj:stats:*`, read by `stats`):
+
+| stats key          | type | holds                                                       | TTL           |
+|--------------------|------|-------------------------------------------------------------|---------------|
+| `stats:m:<minute>` | hash | counts of one minute (`epoch ms // 60000`)                  | 48 h after it |
+| `stats:h:<hour>`   | hash | counts of one hour (`epoch ms // 3600000`)                  | 48 h after it |
+| `stats:totals`     | hash | counts since ever, the duration histogram's buckets and sum | none          |
+
+A count's field is `<counter>|<queue>|<actor>`; the histogram's are
+`le|<queue>|<actor>|<bound>` (not cumulative) and `sum|<queue>|<actor>` (ms).
+
 Each logical queue `q` has a quarantine lane, the physical queue `q.quarantine`.
 """
 
@@ -133,6 +144,19 @@ class KeyLayout:
 
     def durations(self, job_type: str) -> str:
         return self.own("durations", job_type)
+
+    def stats_minute(self, minute: int) -> str:
+        """Job counters of one minute (`epoch ms // 60000`)."""
+        return self.own("stats", "m", str(minute))
+
+    def stats_hour(self, hour: int) -> str:
+        """Job counters of one hour (`epoch ms // 3600000`)."""
+        return self.own("stats", "h", str(hour))
+
+    @property
+    def stats_totals(self) -> str:
+        """Job counters and the duration histogram since the namespace began (Prometheus counters)."""
+        return self.own("stats", "totals")
 
     @property
     def pending_dead_letters(self) -> str:

@@ -27,7 +27,7 @@ from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
-from gifting_jobs.broker import scripts
+from gifting_jobs.broker import scripts, stats
 from gifting_jobs.broker.bands import band_queues, logical_queue
 from gifting_jobs.broker.breaker import DEFAULT_OPEN_SECONDS, CircuitBreaker
 from gifting_jobs.broker.consumer import ReleasingConsumer, redis_message_id
@@ -99,7 +99,9 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
     """Dramatiq's RedisBroker with bounded timeouts, priority bands, `send_unique`, wake-ups and paused queues.
 
     `worker_timeout` (ms) is how long an idle consumer waits for a send to wake
-    it before it looks at its queue anyway (see `consumer`).
+    it before it looks at its queue anyway (see `consumer`). `counters=False`
+    turns the job counters off (see `stats`); it exists for the benchmark that
+    measures what they cost.
     """
 
     def __init__(
@@ -111,6 +113,7 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
         worker_timeout: int = DEFAULT_WORKER_TIMEOUT_MS,
         enqueue_timeout: float = DEFAULT_ENQUEUE_TIMEOUT_SECONDS,
         breaker_open_seconds: float = DEFAULT_OPEN_SECONDS,
+        counters: bool = True,
         **options: Any,
     ) -> None:
         enqueue_pool = None
@@ -139,6 +142,10 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
         # Per Redis message id: times fetched (filled by consumer threads, read by workers).
         self._fetch_counts: dict[str, int] = {}
         self._finishing: dict[str, tuple[str, str]] = {}
+        #: Whether acks count outcomes (see `record_outcome`).
+        self.counters = counters
+        # Per Redis message id: how its processing ended, counted by the ack or nack that follows.
+        self._outcomes: dict[str, stats.Outcome] = {}
         # Redis ids of the messages this process fetched and still holds (unacked), and per
         # queue the ack-set members it did not hold at the last maintenance (see `requeue_orphans`).
         self._held: dict[str, str] = {}
@@ -147,6 +154,7 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
         self._send_unique = self.client.register_script(scripts.SEND_UNIQUE)
         self._compare_and_delete = self.client.register_script(scripts.COMPARE_AND_DELETE)
         self._ack = self.client.register_script(scripts.ACK)
+        self._nack_cleanup = self.client.register_script(scripts.NACK_CLEANUP)
         self._count = self.client.register_script(scripts.COUNT)
         self._take_mark = self.client.register_script(scripts.TAKE_MARK)
         #: Provider rate limits, cooldowns and snoozes (see `gifting_jobs.ratelimits`).
@@ -432,8 +440,33 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
         """The job is over: free its id in the round trip that acknowledges its message."""
         self._finishing[redis_message_id] = (job_id, message_id)
 
+    def record_outcome(self, redis_message_id: str, outcome: stats.Outcome) -> None:
+        """How a message's processing ended: counted by the ack (or nack) that follows, in its round trip."""
+        if self.counters:
+            self._outcomes[redis_message_id] = outcome
+
+    def _count_call(
+        self, queue_name: str, outcome: stats.Outcome | None, now_ms: int, *, dead: bool = False
+    ) -> tuple[list[str], list[Any]]:
+        """The COUNT_OUTCOME keys and arguments of a message's ack or nack (all empty: nothing to count)."""
+        if outcome is None:
+            return ["", "", ""], ["", "", 0, 0, "", 0]
+        minute, hour, minute_until, hour_until = stats.bucket_expiries(now_ms)
+        counters = (*outcome.counters, stats.Counter.DEAD) if dead else outcome.counters
+        return (
+            [self.keys.stats_minute(minute), self.keys.stats_hour(hour), self.keys.stats_totals],
+            [
+                stats.counters_argument(counters),
+                stats.label(queue_name, outcome.actor_name),
+                minute_until,
+                hour_until,
+                outcome.bound,
+                outcome.duration_ms,
+            ],
+        )
+
     def do_ack(self, queue_name: str, redis_message_id: str) -> None:
-        """Acknowledge, and free the job id if the job is over, in one script.
+        """Acknowledge, free the job id if the job is over, and count its outcome, in one script.
 
         The finishing state is dropped only once the script ran: when Redis
         fails midway, Dramatiq retries the ack (the script is idempotent), and
@@ -441,6 +474,8 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
         A timeout is raised as a connection error, which Dramatiq retries.
         """
         job_id, owner = self._finishing.get(redis_message_id, ("", ""))
+        now = current_millis()
+        count_keys, count_args = self._count_call(queue_name, self._outcomes.get(redis_message_id), now)
         with _retried_by_dramatiq():
             self._run(
                 self._ack,
@@ -451,23 +486,37 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
                     self.keys.deliveries(redis_message_id),
                     self.keys.starts(redis_message_id),
                     self.keys.lock(job_id) if job_id else "",
+                    *count_keys,
                 ],
-                [current_millis(), self.broker_id, redis_message_id, owner],
+                [now, self.broker_id, redis_message_id, owner, *count_args],
             )
-        self._finishing.pop(redis_message_id, None)
-        self._fetch_counts.pop(redis_message_id, None)
-        self._release_held(redis_message_id)
+        self._forget(redis_message_id)
 
     def do_nack(self, queue_name: str, redis_message_id: str) -> None:
-        # Dead-lettering is rare: Dramatiq's nack, then our cleanup. Each step
-        # is idempotent, and the finishing state is kept until all succeeded (see do_ack).
+        # Dead-lettering is rare: Dramatiq's nack, then one script for our cleanup
+        # and the dead-letter count. Each step is idempotent, and the finishing
+        # state is kept until both succeeded (see do_ack).
+        job_id, owner = self._finishing.get(redis_message_id, ("", ""))
+        outcome = self._outcomes.get(redis_message_id)
+        count_keys, count_args = self._count_call(queue_name, outcome, current_millis(), dead=True)
         with _retried_by_dramatiq():
             self._dispatch("nack")(queue_name, redis_message_id)
-            self.client.delete(self.keys.deliveries(redis_message_id), self.keys.starts(redis_message_id))
-            finishing = self._finishing.get(redis_message_id)
-            if finishing is not None:
-                self.finish(*finishing)
+            self._run(
+                self._nack_cleanup,
+                [
+                    self.keys.deliveries(redis_message_id),
+                    self.keys.starts(redis_message_id),
+                    self.keys.lock(job_id) if job_id else "",
+                    *count_keys,
+                ],
+                [owner, *count_args],
+            )
+        self._forget(redis_message_id)
+
+    def _forget(self, redis_message_id: str) -> None:
+        """Drop what this process kept about a message once it was acked or nacked."""
         self._finishing.pop(redis_message_id, None)
+        self._outcomes.pop(redis_message_id, None)
         self._fetch_counts.pop(redis_message_id, None)
         self._release_held(redis_message_id)
 

@@ -80,22 +80,72 @@ end
 return 0
 """
 
+# Count a processed message in its minute's and hour's buckets and in the totals
+# (see `keys` and `stats`); `minute` is "" when nothing is counted. `counters` is a
+# comma-separated list ("processed,failed,retried"), `label` is "<queue>|<actor>",
+# `bound` the histogram bucket of the duration ("" for none). A handful of
+# commands inside a script the ack runs anyway: no round trip of its own.
+COUNT_OUTCOME = """
+local function count_outcome(minute, hour, totals, counters, label, minute_until, hour_until, bound, duration)
+  if minute == '' then return end
+  for counter in string.gmatch(counters, '[^,]+') do
+    local field = counter .. '|' .. label
+    redis.call('hincrby', minute, field, 1)
+    redis.call('hincrby', hour, field, 1)
+    redis.call('hincrby', totals, field, 1)
+  end
+  redis.call('expireat', minute, minute_until)
+  redis.call('expireat', hour, hour_until)
+  if bound ~= '' then
+    redis.call('hincrby', totals, 'le|' .. label .. '|' .. bound, 1)
+    redis.call('hincrbyfloat', totals, 'sum|' .. label, duration)
+  end
+end
+"""
+
 # Dramatiq's `ack` (heartbeat, unack, drop the message: the keys of its
-# dispatch.lua), plus dropping the message's delivery counters and, when the job
-# is over, freeing its id, in one call: an ack costs the round trip a bare ack costs.
+# dispatch.lua), plus dropping the message's delivery counters, when the job
+# is over freeing its id, and counting the outcome (COUNT_OUTCOME), in one
+# call: an ack costs the round trip a bare ack costs. The outcome is counted
+# only when the message left the ack set now, so an ack Dramatiq retries
+# (its reply lost) never counts twice.
 # KEYS: heartbeats, this worker's acks set of the queue, queue messages hash,
-# deliveries counter, starts counter, lock (or "" when the job goes on).
-# ARGV: timestamp, worker id, redis message id, owner.
-ACK = """
+# deliveries counter, starts counter, lock (or "" when the job goes on),
+# minute bucket, hour bucket, totals (or "" x3: nothing counted).
+# ARGV: timestamp, worker id, redis message id, owner, counters, label,
+# minute expiry, hour expiry (unix s), bound, duration_ms.
+ACK = (
+    COUNT_OUTCOME
+    + """
 redis.call('zadd', KEYS[1], ARGV[1], ARGV[2])
 if redis.call('srem', KEYS[2], ARGV[3]) > 0 then
   redis.call('hdel', KEYS[3], ARGV[3])
+  count_outcome(KEYS[7], KEYS[8], KEYS[9], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10])
 end
 redis.call('del', KEYS[4], KEYS[5])
 if KEYS[6] ~= '' and redis.call('get', KEYS[6]) == ARGV[4] then
   redis.call('del', KEYS[6])
 end
 """
+)
+
+# After Dramatiq's `nack` (the message went to its dead-letter set): drop the
+# message's delivery counters, free the job id if this message still holds it,
+# and count the dead letter (COUNT_OUTCOME), in one call. Counted only when the
+# delivery counter was still there, so a retried nack never counts twice.
+# KEYS: deliveries counter, starts counter, lock (or ""), minute bucket, hour
+# bucket, totals (or "" x3). ARGV: owner, then COUNT_OUTCOME's arguments as in ACK.
+NACK_CLEANUP = (
+    COUNT_OUTCOME
+    + """
+if redis.call('del', KEYS[1], KEYS[2]) > 0 then
+  count_outcome(KEYS[4], KEYS[5], KEYS[6], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+end
+if KEYS[3] ~= '' and redis.call('get', KEYS[3]) == ARGV[1] then
+  redis.call('del', KEYS[3])
+end
+"""
+)
 
 # Count one more fetch of each message. KEYS: delivery counters. ARGV: ttl_ms.
 COUNT = """

@@ -1,4 +1,9 @@
-"""Logs every job's start and end with its context, and records processing times."""
+"""Logs every job's start and end with its context, records processing times, and hands outcomes to the ack.
+
+The outcome (succeeded, retrying, failed for good, snoozed) and the duration
+go to the broker keyed by the message's Redis id (`RedisBroker.record_outcome`),
+so the ack or nack that follows counts them in the same script call.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from dramatiq.broker import Broker, MessageProxy
 from dramatiq.middleware import Middleware
 
 from gifting_jobs.broker.current import as_redis_broker
+from gifting_jobs.broker.stats import Counter, Outcome, duration_bound
 from gifting_jobs.conf import get_settings
 from gifting_jobs.observability import JobContext, current_job
 
@@ -20,6 +26,11 @@ logger = logging.getLogger("gifting_jobs.jobs")
 
 #: How often buffered durations are written to Redis (seconds).
 FLUSH_INTERVAL_SECONDS = 1.0
+#: What each outcome adds to (a dead letter's `dead` is counted by the nack itself).
+SUCCEEDED: tuple[Counter, ...] = (Counter.PROCESSED,)
+RETRYING: tuple[Counter, ...] = (Counter.PROCESSED, Counter.FAILED, Counter.RETRIED)
+FAILED_FOR_GOOD: tuple[Counter, ...] = (Counter.PROCESSED, Counter.FAILED)
+SNOOZED: tuple[Counter, ...] = (Counter.PROCESSED,)
 #: The logger and message of Dramatiq's worker thread for every failed attempt, traceback included.
 DRAMATIQ_WORKER_LOGGER = "dramatiq.worker.WorkerThread"
 DRAMATIQ_FAILURE_MESSAGE = "Failed to process message %s with unhandled exception."
@@ -79,6 +90,7 @@ class JobObservability(Middleware):
             self._durations[message.actor_name].append(duration_ms)
         current_job.reset(token)
         if exception is None:
+            counters = SUCCEEDED
             if logger.isEnabledFor(logging.INFO):
                 logger.info(
                     "job succeeded: %s %s",
@@ -87,6 +99,7 @@ class JobObservability(Middleware):
                     extra=context.extra(duration_ms=duration_ms, outcome="succeeded"),
                 )
         elif message.failed:
+            counters = FAILED_FOR_GOOD
             logger.error(
                 "job failed for good (%s): %s %s",
                 message.options.get("failure_reason", "failed"),
@@ -96,6 +109,7 @@ class JobObservability(Middleware):
                 extra=context.extra(duration_ms=duration_ms, outcome="dead-lettered"),
             )
         elif "snooze_delay_ms" in message.options:
+            counters = SNOOZED
             logger.info(
                 "job snoozed for %s ms (rate limited, attempt not counted): %s %s: %s",
                 message.options.pop("snooze_delay_ms"),
@@ -105,6 +119,7 @@ class JobObservability(Middleware):
                 extra=context.extra(duration_ms=duration_ms, outcome="snoozed"),
             )
         else:
+            counters = RETRYING
             logger.warning(
                 "job failed, retrying in %s ms: %s %s: %s",
                 message.options.get("retry_delay_ms"),
@@ -113,6 +128,20 @@ class JobObservability(Middleware):
                 exception,
                 extra=context.extra(duration_ms=duration_ms, outcome="retrying"),
             )
+        self._record_outcome(broker, message, counters, duration_ms)
+
+    @staticmethod
+    def _record_outcome(
+        broker: Broker, message: MessageProxy, counters: tuple[Counter, ...], duration_ms: float | None
+    ) -> None:
+        redis_message_id = message.options.get("redis_message_id")
+        if redis_message_id is None:
+            return
+        bound = "" if duration_ms is None else duration_bound(duration_ms, get_settings().METRICS_DURATION_BUCKETS_MS)
+        as_redis_broker(broker).record_outcome(
+            redis_message_id,
+            Outcome(actor_name=message.actor_name, counters=counters, bound=bound, duration_ms=duration_ms or 0.0),
+        )
 
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
         _, token, _ = self._started.pop(message.message_id, (None, None, None))
@@ -120,6 +149,8 @@ class JobObservability(Middleware):
         logger.warning("job skipped: %s %s", context.job_type, context.job_id, extra=context.extra(outcome="skipped"))
         if token is not None:
             current_job.reset(token)
+        if message.failed:  # Dead-lettered without running (a crash loop): the nack counts it.
+            self._record_outcome(broker, message, (), None)
 
     def after_worker_boot(self, broker: Broker, worker: object) -> None:
         self._stop.clear()
