@@ -1,6 +1,6 @@
 """Enqueue and drain throughput: gifting_jobs' API against bare Dramatiq, on the same Redis.
 
-    .venv/bin/python bench/enqueue_drain.py [--jobs 20000] [--processes 2] [--threads 8] [--rounds 3]
+    .venv/bin/python bench/enqueue_drain.py [--jobs 20000] [--processes 2] [--threads 8] [--rounds 3] [--counters-only]
 
 Enqueue: one process sends N no-op jobs per round, bare `actor.send()` versus
 `gifting_jobs.dispatch.enqueue()` (pydantic validation, idempotency id, atomic
@@ -10,7 +10,11 @@ machine cannot favour one side.
 Drain: N queued no-ops consumed by P worker processes of T threads each,
 bare Dramatiq (its default middleware) versus ours (the configured middleware:
 retries, dead letters, logging, idempotency, relay). Prints jobs/s and ratios.
-Targets: enqueue >= 0.9x bare, drain >= 0.8x bare.
+Counters: the same drain of ours with the job counters on (the default: the
+ack script also counts per minute, hour and in the histogram) and off
+(`RedisBroker.counters = False`), rounds alternating.
+Targets: enqueue >= 0.9x bare, drain >= 0.8x bare, drain with counters >= 0.95x without.
+`--counters-only` runs only the counters comparison.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ from bench.noop_job import QUEUE as OURS_QUEUE  # noqa: E402
 from gifting_jobs.dispatch import enqueue  # noqa: E402
 
 BARE_QUEUE = "bench_bare"
+#: The drains: bare Dramatiq, ours (counters on, as shipped), ours with the counters off.
+BARE, OURS, NO_COUNTERS = "bare", "ours", "ours-no-counters"
 #: Jobs per enqueue block; blocks alternate between bare Dramatiq and ours.
 ENQUEUE_BLOCK = 1000
 #: How often the parent polls for a drained queue (seconds).
@@ -83,9 +89,9 @@ def in_flight(client, queue: str) -> int:
 def drain(kind: str, n: int, processes: int, threads: int) -> float:
     """Queue n jobs, start the workers, time until every job is acknowledged."""
     client = ours_broker.client
-    queue = BARE_QUEUE if kind == "bare" else OURS_QUEUE
+    queue = BARE_QUEUE if kind == BARE else OURS_QUEUE
     tag = uuid.uuid4().hex[:6]
-    (enqueue_bare if kind == "bare" else enqueue_ours)(n, tag)
+    (enqueue_bare if kind == BARE else enqueue_ours)(n, tag)
     go_key = f"{namespace}:bench:go:{tag}"
     ready_key = f"{namespace}:bench:ready:{tag}"
     env = {**os.environ, "DRAMATIQ_NAMESPACE": namespace}
@@ -123,8 +129,10 @@ def drain(kind: str, n: int, processes: int, threads: int) -> float:
 
 
 def run_worker(kind: str, threads: int, go_key: str, ready_key: str) -> None:
-    broker = bare_broker if kind == "bare" else ours_broker
-    worker = dramatiq.Worker(broker, worker_threads=threads, queues={BARE_QUEUE if kind == "bare" else OURS_QUEUE})
+    broker = bare_broker if kind == BARE else ours_broker
+    # Off only to measure what the counters cost (the shipped default is on).
+    ours_broker.counters = kind != NO_COUNTERS
+    worker = dramatiq.Worker(broker, worker_threads=threads, queues={BARE_QUEUE if kind == BARE else OURS_QUEUE})
     client = ours_broker.client
     client.incr(ready_key)
     while not client.exists(go_key):
@@ -141,7 +149,8 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--worker", choices=["bare", "ours"])
+    parser.add_argument("--counters-only", action="store_true", help="only drain with counters vs without")
+    parser.add_argument("--worker", choices=[BARE, OURS, NO_COUNTERS])
     parser.add_argument("--go")
     parser.add_argument("--ready")
     args = parser.parse_args()
@@ -160,30 +169,48 @@ def main() -> None:
             f"{args.processes} processes x {args.threads} threads, {args.rounds} rounds "
             f"(enqueue: median of {ENQUEUE_BLOCK:,}-job blocks; drain: best round)"
         )
-        enqueue_rates = {"bare": [], "ours": []}
-        for round_ in range(args.rounds):
+        kinds = (OURS, NO_COUNTERS) if args.counters_only else (BARE, OURS, NO_COUNTERS)
+        enqueue_rates: dict[str, list[float]] = {BARE: [], OURS: []}
+        for round_ in range(0 if args.counters_only else args.rounds):
             for start in range(0, args.jobs, ENQUEUE_BLOCK):
                 size = min(ENQUEUE_BLOCK, args.jobs - start)
-                enqueue_rates["bare"].append(enqueue_bare(size, f"e{round_}-{start}"))
-                enqueue_rates["ours"].append(enqueue_ours(size, f"e{round_}-{start}"))
+                enqueue_rates[BARE].append(enqueue_bare(size, f"e{round_}-{start}"))
+                enqueue_rates[OURS].append(enqueue_ours(size, f"e{round_}-{start}"))
             flush()
-        drain_rates = {"bare": [], "ours": []}
-        for _ in range(args.rounds):
-            for kind in ("bare", "ours"):
+        drain_rates: dict[str, list[float]] = {kind: [] for kind in kinds}
+        for round_ in range(args.rounds):
+            # Alternate the order, so neither side always runs on a machine warmed by the other.
+            for kind in kinds if round_ % 2 == 0 else reversed(kinds):
                 drain_rates[kind].append(drain(kind, args.jobs, args.processes, args.threads))
                 flush()
-        report("enqueue", {kind: statistics.median(rates) for kind, rates in enqueue_rates.items()}, target=0.9)
-        report("drain", {kind: max(rates) for kind, rates in drain_rates.items()}, target=0.8)
+        best = {kind: max(rates) for kind, rates in drain_rates.items()}
+        if not args.counters_only:
+            report("enqueue", {kind: statistics.median(rates) for kind, rates in enqueue_rates.items()}, target=0.9)
+            report("drain", {BARE: best[BARE], OURS: best[OURS]}, target=0.8)
+        for kind in kinds:
+            rates = ", ".join(f"{rate:,.0f}" for rate in drain_rates[kind])
+            print(f"drain {kind:17s} rounds: {rates} jobs/s (median {statistics.median(drain_rates[kind]):,.0f})")
+        report_counters(best[OURS], best[NO_COUNTERS], target=0.95)
+        median = {kind: statistics.median(drain_rates[kind]) for kind in (OURS, NO_COUNTERS)}
+        print(f"counters median rounds: ratio {median[OURS] / median[NO_COUNTERS]:.3f}x")
     finally:
         flush()
 
 
 def report(what: str, rates: dict[str, float], *, target: float) -> None:
-    bare, ours = rates["bare"], rates["ours"]
+    bare, ours = rates[BARE], rates[OURS]
     ratio = ours / bare
     print(
         f"{what:8s} bare dramatiq {bare:9,.0f} jobs/s | gifting_jobs {ours:9,.0f} jobs/s | "
         f"ratio {ratio:.2f}x (target >= {target}x: {'met' if ratio >= target else 'NOT met'})"
+    )
+
+
+def report_counters(with_counters: float, without: float, *, target: float) -> None:
+    ratio = with_counters / without
+    print(
+        f"counters drain with counters {with_counters:9,.0f} jobs/s | without {without:9,.0f} jobs/s | "
+        f"ratio {ratio:.3f}x (target >= {target}x: {'met' if ratio >= target else 'NOT met'})"
     )
 
 

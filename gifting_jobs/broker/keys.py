@@ -43,7 +43,9 @@ The job counters, written by the ack (`ns:gj:stats:*`, read by `stats`):
 | `stats:totals`     | hash | counts since ever, the duration histogram's buckets and sum | none          |
 
 A count's field is `<counter>|<queue>|<actor>`; the histogram's are
-`le|<queue>|<actor>|<bound>` (not cumulative) and `sum|<queue>|<actor>` (ms).
+`le|<queue>|<actor>|<bound>` (not cumulative) and `sum|<queue>|<actor>`
+(integer microseconds). The totals have no `processed` field: it is the
+histogram's count.
 
 Each logical queue `q` has a quarantine lane, the physical queue `q.quarantine`.
 """

@@ -146,6 +146,9 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
         self.counters = counters
         # Per Redis message id: how its processing ended, counted by the ack or nack that follows.
         self._outcomes: dict[str, stats.Outcome] = {}
+        # The counters' keys of the current minute, and labels per (physical queue, actor), reused.
+        self._count_cache: tuple[int, list[str], tuple[int, int]] = (-1, [], (0, 0))
+        self._labels: dict[tuple[str, str], str] = {}
         # Redis ids of the messages this process fetched and still holds (unacked), and per
         # queue the ack-set members it did not hold at the last maintenance (see `requeue_orphans`).
         self._held: dict[str, str] = {}
@@ -451,17 +454,26 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
         """The COUNT_OUTCOME keys and arguments of a message's ack or nack (all empty: nothing to count)."""
         if outcome is None:
             return ["", "", ""], ["", "", 0, 0, "", 0]
-        minute, hour, minute_until, hour_until = stats.bucket_expiries(now_ms)
+        # Keys and expiries change once a minute; the ack of every job in it reuses them
+        # (one tuple, read and replaced whole: consumer threads ack concurrently).
+        cached_minute, keys, expiries = self._count_cache
+        if now_ms // stats.MINUTE_MS != cached_minute:
+            minute, hour, minute_until, hour_until = stats.bucket_expiries(now_ms)
+            keys = [self.keys.stats_minute(minute), self.keys.stats_hour(hour), self.keys.stats_totals]
+            expiries = (minute_until, hour_until)
+            self._count_cache = (minute, keys, expiries)
+        label = self._labels.get((queue_name, outcome.actor_name))
+        if label is None:
+            label = self._labels[queue_name, outcome.actor_name] = stats.label(queue_name, outcome.actor_name)
         counters = (*outcome.counters, stats.Counter.DEAD) if dead else outcome.counters
         return (
-            [self.keys.stats_minute(minute), self.keys.stats_hour(hour), self.keys.stats_totals],
+            keys,
             [
                 stats.counters_argument(counters),
-                stats.label(queue_name, outcome.actor_name),
-                minute_until,
-                hour_until,
+                label,
+                *expiries,
                 outcome.bound,
-                outcome.duration_ms,
+                stats.duration_us(outcome.duration_ms),
             ],
         )
 

@@ -80,25 +80,26 @@ end
 return 0
 """
 
-# Count a processed message in its minute's and hour's buckets and in the totals
-# (see `keys` and `stats`); `minute` is "" when nothing is counted. `counters` is a
-# comma-separated list ("processed,failed,retried"), `label` is "<queue>|<actor>",
-# `bound` the histogram bucket of the duration ("" for none). A handful of
-# commands inside a script the ack runs anyway: no round trip of its own.
+# Count a processed message in its minute's and hour's buckets, and in the
+# totals and the duration histogram (see `keys` and `stats`); `minute` is ""
+# when nothing is counted. `counters` is a comma-separated list
+# ("processed,failed,retried"), `label` is "<queue>|<actor>", `bound` the
+# histogram bucket of the duration ("" for none), `duration_us` an integer.
+# A success costs four HINCRBYs inside a script the ack runs anyway: a bucket
+# gets its expiry only with a new field (the first HINCRBY that answers 1), and
+# the processed total is the histogram's count, not a field of its own.
 COUNT_OUTCOME = """
-local function count_outcome(minute, hour, totals, counters, label, minute_until, hour_until, bound, duration)
+local function count_outcome(minute, hour, totals, counters, label, minute_until, hour_until, bound, duration_us)
   if minute == '' then return end
   for counter in string.gmatch(counters, '[^,]+') do
     local field = counter .. '|' .. label
-    redis.call('hincrby', minute, field, 1)
-    redis.call('hincrby', hour, field, 1)
-    redis.call('hincrby', totals, field, 1)
+    if redis.call('hincrby', minute, field, 1) == 1 then redis.call('expireat', minute, minute_until) end
+    if redis.call('hincrby', hour, field, 1) == 1 then redis.call('expireat', hour, hour_until) end
+    if counter ~= 'processed' then redis.call('hincrby', totals, field, 1) end
   end
-  redis.call('expireat', minute, minute_until)
-  redis.call('expireat', hour, hour_until)
   if bound ~= '' then
     redis.call('hincrby', totals, 'le|' .. label .. '|' .. bound, 1)
-    redis.call('hincrbyfloat', totals, 'sum|' .. label, duration)
+    redis.call('hincrby', totals, 'sum|' .. label, duration_us)
   end
 end
 """
@@ -113,7 +114,7 @@ end
 # deliveries counter, starts counter, lock (or "" when the job goes on),
 # minute bucket, hour bucket, totals (or "" x3: nothing counted).
 # ARGV: timestamp, worker id, redis message id, owner, counters, label,
-# minute expiry, hour expiry (unix s), bound, duration_ms.
+# minute expiry, hour expiry (unix s), bound, duration_us.
 ACK = (
     COUNT_OUTCOME
     + """

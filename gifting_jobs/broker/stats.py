@@ -11,7 +11,10 @@ Every acknowledged or dead-lettered message adds to counters per job type
 
 Minute and hour buckets expire 48 h after their period ends; the totals and
 the duration histogram are cumulative Prometheus counters and never expire
-(a few fields per job type and queue). Keys: see `keys`.
+(a few fields per job type and queue). The processed total is the histogram's
+count (every processed attempt has a duration), so a success costs four
+HINCRBYs in the ack script: its minute, its hour, its histogram bucket and the
+histogram's sum (integer microseconds). Keys: see `keys`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple
 
 from dramatiq.common import current_millis
@@ -47,6 +49,8 @@ BOUND_PREFIX = "le"
 SUM_PREFIX = "sum"
 #: The bound of the histogram's last bucket.
 INFINITE_BOUND = "+Inf"
+#: The histogram's sum is kept in integer microseconds (HINCRBY is cheaper than HINCRBYFLOAT).
+MICROSECONDS_PER_MS = 1000
 
 
 class Counter(StrEnum):
@@ -87,6 +91,11 @@ def label(physical_queue: str, actor_name: str) -> str:
     return f"{logical_queue(physical_queue.removesuffix(QUARANTINE_SUFFIX))}{FIELD_SEPARATOR}{actor_name}"
 
 
+def duration_us(duration_ms: float) -> int:
+    """A duration as the histogram's sum adds it up."""
+    return round(duration_ms * MICROSECONDS_PER_MS)
+
+
 def bucket_expiries(now_ms: int) -> tuple[int, int, int, int]:
     """`(minute, hour, minute expiry, hour expiry)`: the buckets of `now_ms` and when they go (unix s)."""
     minute, hour = now_ms // MINUTE_MS, now_ms // HOUR_MS
@@ -98,19 +107,24 @@ def bucket_expiries(now_ms: int) -> tuple[int, int, int, int]:
     )
 
 
-@lru_cache(maxsize=8)
-def _bound_labels(bounds: tuple[float, ...]) -> tuple[str, ...]:
-    return (*(format_bound(b) for b in bounds), INFINITE_BOUND)
-
-
 def format_bound(bound: float) -> str:
     """A bucket's upper bound as stored and exposed (`100.0`, `+Inf`)."""
     return INFINITE_BOUND if math.isinf(bound) else repr(float(bound))
 
 
+class _BoundLabels:
+    """The stored labels of the configured bounds, recomputed only when the setting's tuple changes."""
+
+    bounds: tuple[float, ...] = ()
+    labels: tuple[str, ...] = (INFINITE_BOUND,)
+
+
 def duration_bound(duration_ms: float, bounds: tuple[float, ...]) -> str:
     """The histogram bucket a duration falls in: the smallest bound >= it, else `+Inf`."""
-    return _bound_labels(bounds)[bisect_left(bounds, duration_ms)]
+    if bounds is not _BoundLabels.bounds:
+        _BoundLabels.labels = (*(format_bound(b) for b in bounds), INFINITE_BOUND)
+        _BoundLabels.bounds = bounds
+    return _BoundLabels.labels[bisect_left(bounds, duration_ms)]
 
 
 @dataclass(frozen=True)
@@ -239,7 +253,7 @@ def read_totals(broker: RedisBroker, bounds: Sequence[float]) -> Totals:
             per_bucket[JobKind(queue, actor_name)][min(position, len(all_bounds) - 1)] += int(raw_value)
         elif prefix == SUM_PREFIX:
             queue, _, actor_name = rest.partition(FIELD_SEPARATOR)
-            sums[JobKind(queue, actor_name)] += float(raw_value)
+            sums[JobKind(queue, actor_name)] += int(raw_value) / MICROSECONDS_PER_MS
         elif (parsed := _parse_count_field(field)) is not None:
             counter, kind = parsed
             counts[kind][counter] += int(raw_value)
@@ -251,4 +265,6 @@ def read_totals(broker: RedisBroker, bounds: Sequence[float]) -> Totals:
             running += count
             cumulative.append((upper, running))
         histograms.append(Histogram(kind=kind, buckets=tuple(cumulative), sum_ms=sums[kind]))
+        # Every processed attempt is in the histogram: its count is the processed total.
+        counts[kind][Counter.PROCESSED] += running
     return Totals(counts=dict(sorted(counts.items())), histograms=tuple(histograms))
