@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 from dramatiq.common import current_millis
+from dramatiq.message import Message
 
 from gifting_jobs.broker import RedisBroker
 from gifting_jobs.broker.stats import (
@@ -16,6 +17,7 @@ from gifting_jobs.broker.stats import (
     MINUTE_MS,
     Counter,
     JobKind,
+    Outcome,
     hour_series,
     minute_series,
     read_totals,
@@ -130,3 +132,36 @@ def test_counters__an_empty_namespace_reads_as_zeros(clean_broker):
     assert series.starts_ms[-1] <= now < series.starts_ms[-1] + MINUTE_MS
     assert series.starts_ms[0] == series.starts_ms[-1] - 59 * MINUTE_MS
     assert read_totals(clean_broker, TWO_BUCKETS).histograms == ()
+
+
+def fetched(broker: RedisBroker, queue: str) -> str:
+    """Fetch one message as a worker would; returns its Redis message id."""
+    (data,) = broker.do_fetch(queue, 1)
+    return Message.decode(data).options["redis_message_id"]
+
+
+def test_counters__an_ack_or_nack_dramatiq_repeats_counts_once(clean_broker, transactional_db):
+    # Given two fetched messages whose processing ended (a success, and a failure for good)
+    for key in ("once", "dead-once"):
+        enqueue("test_record", {"key": key, "triggered_by": "manual"}, {})
+    succeeded, dead = fetched(clean_broker, "testing"), fetched(clean_broker, "testing")
+    clean_broker.record_outcome(succeeded, Outcome("test_record", (Counter.PROCESSED,), "1000.0", 12.5))
+    clean_broker.record_outcome(dead, Outcome("test_record", (Counter.PROCESSED, Counter.FAILED), "1000.0", 7.5))
+
+    # When each is acked (nacked) twice, as Dramatiq does when a reply was lost
+    for _ in range(2):
+        clean_broker.record_outcome(succeeded, Outcome("test_record", (Counter.PROCESSED,), "1000.0", 12.5))
+        clean_broker.do_ack("testing", succeeded)
+        clean_broker.record_outcome(dead, Outcome("test_record", (Counter.PROCESSED, Counter.FAILED), "1000.0", 7.5))
+        clean_broker.do_nack("testing", dead)
+
+    # Then each outcome counted once, and the histogram's sum is exact
+    kind = JobKind("testing", "test_record")
+    assert dict(minute_series(clean_broker, minutes=2).by_kind[kind]) == {
+        Counter.PROCESSED: 2,
+        Counter.FAILED: 1,
+        Counter.RETRIED: 0,
+        Counter.DEAD: 1,
+    }
+    (histogram,) = read_totals(clean_broker, (1000.0,)).histograms
+    assert histogram.buckets == ((1000.0, 2), (math.inf, 2)) and histogram.sum_ms == 20.0
