@@ -9,6 +9,7 @@ began; p50/p95 processing time per job type come from the recent durations
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -78,7 +79,7 @@ def _chart(series: CounterSeries, *, title: str, hourly: bool) -> SafeString:
     return line_chart(title=title, x_labels=labels, lines=lines, ticks=ticks)
 
 
-def _totals_row(span: str, counts: dict[Counter, int]) -> TotalsRow:
+def _totals_row(span: str, counts: Mapping[Counter, int]) -> TotalsRow:
     return TotalsRow(
         span=span,
         processed=counts[Counter.PROCESSED],
@@ -109,7 +110,7 @@ def _job_type_rows(broker: RedisBroker, day: CounterSeries) -> list[JobTypeRow]:
     return sorted(rows, key=lambda row: (-row.processed, row.job_type, row.queue))
 
 
-def _all_time(counts: dict[JobKind, Any]) -> dict[Counter, int]:
+def _all_time(counts: Mapping[JobKind, Mapping[Counter, int]]) -> dict[Counter, int]:
     return {counter: sum(per_kind[counter] for per_kind in counts.values()) for counter in Counter}
 
 
@@ -138,7 +139,7 @@ class OverviewPage(DashboardPage):
             totals=[
                 _totals_row("Last hour", {counter: hour.total(counter) for counter in Counter}),
                 _totals_row("Last 24 hours", {counter: day.total(counter) for counter in Counter}),
-                _totals_row("Since counting began", _all_time(dict(totals.counts))),
+                _totals_row("Since counting began", _all_time(totals.counts)),
             ],
             job_types=job_types,
             metrics_window=get_settings().METRICS_WINDOW,
