@@ -20,7 +20,7 @@ from gifting_jobs.dead_letters import retry_failed_job
 from gifting_jobs.dispatch import enqueue
 from gifting_jobs.models import FailedJob, FailedJobReason, FailedJobStatus, HeldJob, HeldJobReason, TaskResultRecord
 from gifting_jobs.scheduling.pruning import prune_old_records
-from gifting_jobs.tasks.backend import spine_priority
+from gifting_jobs.tasks.backend import KEYED_JOB_ID_PREFIX, spine_priority
 from tests.conftest import wait_until
 from tests.integration.tasks import tasks as test_tasks
 from tests.integration.tasks.test_conformance import finished, run_until_finished
@@ -138,9 +138,11 @@ def test_idempotency_key__a_pending_task_with_the_key_is_not_enqueued_twice(queu
         test_tasks.echo.using(idempotency_key="no spaces allowed")
 
 
-def test_idempotency_key__the_key_is_free_again_once_the_task_ran(start_worker):
+def test_idempotency_key__the_key_is_free_again_once_the_task_ran(start_worker, broker):
     first = test_tasks.nightly_digest.enqueue()
     run_until_finished(start_worker, first)
+    # The result is SUCCESSFUL inside the work; the key is freed by the ack a moment later.
+    wait_until(lambda: not broker.job_pending(KEYED_JOB_ID_PREFIX + "nightly-digest"), what="the key freed")
 
     again = test_tasks.nightly_digest.enqueue()
     assert again.id != first.id
