@@ -22,6 +22,7 @@ index still returns fewer rows than asked.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -86,7 +87,7 @@ DEFAULT_DUPLICATE_SIMILARITY = 0.95
 #: MMR picks from the `limit * POOL_FACTOR` nearest candidates of each search (at most MAX_POOL).
 #: Over a pool of 4x, MMR took under 1% (no filter) and 5% (5% filter) of its picks beyond 2x,
 #: while a filtered index scan costs about linearly in the rows it must find.
-DEFAULT_POOL_FACTOR, MAX_POOL = 2, 200
+DEFAULT_POOL_FACTOR, MAX_POOL = 2.0, 200
 #: HNSW candidate list size; the iterative scan extends it while filters reject rows. On the
 #: 100k bench catalog recall@20 was 0.84 at 40 (pgvector's default), 0.93 at 100, 0.98 at 200.
 DEFAULT_EF_SEARCH = 200
@@ -127,7 +128,7 @@ class SearchTuning:
 
     mmr_lambda: float = DEFAULT_MMR_LAMBDA
     duplicate_similarity: float = DEFAULT_DUPLICATE_SIMILARITY
-    pool_factor: int = DEFAULT_POOL_FACTOR
+    pool_factor: float = DEFAULT_POOL_FACTOR
     max_pool: int = MAX_POOL
     ef_search: int = DEFAULT_EF_SEARCH
     #: "off", "relaxed_order" or "strict_order".
@@ -139,7 +140,7 @@ class SearchTuning:
     weights: RankingWeights = DEFAULT_WEIGHTS
 
     def pool_size(self, limit: int) -> int:
-        return max(limit, min(limit * self.pool_factor, self.max_pool))
+        return max(limit, min(math.ceil(limit * self.pool_factor), self.max_pool))
 
 
 DEFAULT_TUNING = SearchTuning()
@@ -681,7 +682,6 @@ def mmr_order(
     count = len(gains)
     if not count:
         return []
-    similarity = vectors @ vectors.T
     redundancy = np.full(count, -np.inf)
     available = np.ones(count, dtype=bool)
     picked: list[int] = []
@@ -693,7 +693,9 @@ def mmr_order(
         best = int(np.argmax(np.where(eligible, scores, -np.inf)))
         picked.append(best)
         available[best] = False
-        redundancy = np.maximum(redundancy, similarity[best])
+        # One row of similarities per pick: the whole matrix (a matrix product) cost
+        # more than the rest of MMR, as BLAS threads it even for a pool of 80.
+        redundancy = np.maximum(redundancy, vectors @ vectors[best])
     return picked
 
 
