@@ -232,15 +232,17 @@ def create_profiles(queries: int, centres, rng, model_name: str) -> tuple[list, 
     return profiles[:queries], profiles[queries:]
 
 
-def timed(calls: list[Callable[[], object]]) -> tuple[list[float], list[object]]:
+def timed(calls: list[Callable[[], object]]) -> tuple[list[float], list[object], float]:
+    """Latencies in ms, results, and this process's CPU ms per call (what a busy machine inflates least)."""
     for call in calls[:WARMUP]:
         call()
     latencies, results = [], []
+    cpu_started = time.process_time()
     for call in calls:
         started = time.perf_counter()
         results.append(call())
         latencies.append((time.perf_counter() - started) * 1000)
-    return latencies, results
+    return latencies, results, (time.process_time() - cpu_started) * 1000 / max(len(calls), 1)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -261,8 +263,8 @@ def run_case(name: str, profiles: list) -> dict[str, float]:
         search_candidates,
     )
 
-    indexed_ms, indexed = timed([lambda p=p: get_recommendations(p.user_id, limit=LIMIT) for p in profiles])
-    exact_ms, exact = timed([lambda p=p: recommend_for_profile(p, limit=LIMIT, exact=True) for p in profiles])
+    indexed_ms, indexed, client_cpu = timed([lambda p=p: get_recommendations(p.user_id, limit=LIMIT) for p in profiles])
+    exact_ms, exact, _ = timed([lambda p=p: recommend_for_profile(p, limit=LIMIT, exact=True) for p in profiles])
     pool = DEFAULT_TUNING.pool_size(LIMIT)
     recalls, fused_recalls, overlaps, fallbacks = [], [], [], 0
     for n, (profile, got, reference) in enumerate(zip(profiles, indexed, exact, strict=True)):
@@ -294,6 +296,7 @@ def run_case(name: str, profiles: list) -> dict[str, float]:
         "lexical_p50": statistics.median(lexical_ms),
         "fused_recall": statistics.mean(fused_recalls),
         "indexed_p50": percentile(indexed_ms, 50),
+        "client_cpu": client_cpu,
         "indexed_p95": percentile(indexed_ms, 95),
         "exact_p50": percentile(exact_ms, 50),
         "exact_p95": percentile(exact_ms, 95),
@@ -304,7 +307,8 @@ def run_case(name: str, profiles: list) -> dict[str, float]:
     }
     print(
         f"{name:<22} indexed p50 {figures['indexed_p50']:6.2f} ms  p95 {figures['indexed_p95']:6.2f} ms "
-        f"(in Postgres p50: vector {figures['server_p50']:5.2f} ms, full text {figures['lexical_p50']:5.2f} ms) | "
+        f"(in Postgres p50: vector {figures['server_p50']:5.2f} ms, full text {figures['lexical_p50']:5.2f} ms; "
+        f"Python CPU {figures['client_cpu']:5.2f} ms/call) | "
         f"exact p50 {figures['exact_p50']:7.2f} ms  p95 {figures['exact_p95']:7.2f} ms | "
         f"speed-up x{figures['exact_p50'] / figures['indexed_p50']:.1f} | "
         f"vector recall@{LIMIT} {figures['recall']:.3f} | fused recall@{LIMIT} {figures['fused_recall']:.3f} "

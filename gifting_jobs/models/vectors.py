@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,11 @@ def fetch_binary(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
     floats for `decode_vector`. The SQL is the ORM's own.
     """
     sql, params = queryset.query.sql_with_params()
+    return fetch_binary_sql(sql, params)
+
+
+def fetch_binary_sql(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of one SQL statement, fetched in binary (see `fetch_binary`)."""
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         # Never prepared: a generic plan could stop using the index, and

@@ -79,26 +79,84 @@ class CandidateSignals:
     has_dislike_tag: bool
 
 
-def _max(values: np.ndarray, default: float = 0.0) -> float:
-    return float(values.max()) if values.size else default
+@dataclass(frozen=True)
+class PoolSignals:
+    """The signals of a whole candidate pool: one row per candidate, one column per phrase.
+
+    Scoring a pool is a handful of array operations instead of a Python loop
+    over candidates (the loop cost more than the searches at 100k products).
+    """
+
+    profile_similarity: np.ndarray
+    interest_similarity: np.ndarray
+    interest_coverage: np.ndarray
+    dislike_coverage: np.ndarray
+    dislike_similarity: np.ndarray
+    has_interest_tag: np.ndarray
+    has_dislike_tag: np.ndarray
+
+    @classmethod
+    def stack(cls, signals: Sequence[CandidateSignals]) -> PoolSignals:
+        """The pool of these candidates, in this order."""
+
+        def rows(name: str) -> np.ndarray:
+            return np.array([getattr(s, name) for s in signals], dtype=np.float64).reshape(len(signals), -1)
+
+        return cls(
+            profile_similarity=np.array([s.profile_similarity for s in signals], dtype=np.float64),
+            interest_similarity=rows("interest_similarity"),
+            interest_coverage=rows("interest_coverage"),
+            dislike_coverage=rows("dislike_coverage"),
+            dislike_similarity=rows("dislike_similarity"),
+            has_interest_tag=np.array([s.has_interest_tag for s in signals], dtype=bool),
+            has_dislike_tag=np.array([s.has_dislike_tag for s in signals], dtype=bool),
+        )
+
+    def __len__(self) -> int:
+        return len(self.profile_similarity)
+
+    def row(self, i: int) -> CandidateSignals:
+        """One candidate's signals."""
+        return CandidateSignals(
+            profile_similarity=float(self.profile_similarity[i]),
+            interest_similarity=self.interest_similarity[i],
+            interest_coverage=self.interest_coverage[i],
+            dislike_coverage=self.dislike_coverage[i],
+            dislike_similarity=self.dislike_similarity[i],
+            has_interest_tag=bool(self.has_interest_tag[i]),
+            has_dislike_tag=bool(self.has_dislike_tag[i]),
+        )
+
+
+def _row_max(values: np.ndarray, default: np.ndarray | float) -> np.ndarray:
+    """Each row's largest value, or `default` for rows of no phrase."""
+    if values.shape[1]:
+        return values.max(axis=1)
+    return np.broadcast_to(np.asarray(default, dtype=np.float64), (values.shape[0],))
+
+
+def score_pool(signals: PoolSignals, weights: RankingWeights = DEFAULT_WEIGHTS) -> np.ndarray:
+    """Every candidate's relevance: higher is better, about 0..1.5 for a good match, negative for a disliked one."""
+    closest_interest = _row_max(signals.interest_similarity, signals.profile_similarity)
+    relevance = (
+        weights.profile * signals.profile_similarity
+        + weights.interest * _row_max(signals.interest_similarity, 0.0)
+        + weights.lexical * _row_max(signals.interest_coverage, 0.0)
+        + weights.tag * signals.has_interest_tag
+    )
+    closer_to_dislike = _row_max(signals.dislike_similarity, -1.0) - closest_interest - weights.dislike_margin
+    penalty = (
+        weights.dislike_words * _row_max(signals.dislike_coverage, 0.0)
+        + weights.dislike_vector * np.maximum(0.0, closer_to_dislike)
+        + weights.dislike_tag * signals.has_dislike_tag
+    )
+    result: np.ndarray = relevance - penalty
+    return result
 
 
 def score(signals: CandidateSignals, weights: RankingWeights = DEFAULT_WEIGHTS) -> float:
-    """The candidate's relevance: higher is better, about 0..1.5 for a good match, negative for a disliked one."""
-    closest_interest = _max(signals.interest_similarity, signals.profile_similarity)
-    relevance = (
-        weights.profile * signals.profile_similarity
-        + weights.interest * _max(signals.interest_similarity)
-        + weights.lexical * _max(signals.interest_coverage)
-        + weights.tag * signals.has_interest_tag
-    )
-    closer_to_dislike = _max(signals.dislike_similarity, -1.0) - closest_interest - weights.dislike_margin
-    penalty = (
-        weights.dislike_words * _max(signals.dislike_coverage)
-        + weights.dislike_vector * max(0.0, closer_to_dislike)
-        + weights.dislike_tag * signals.has_dislike_tag
-    )
-    return relevance - penalty
+    """One candidate's relevance (see `score_pool`)."""
+    return float(score_pool(PoolSignals.stack([signals]), weights)[0])
 
 
 def best_phrase(phrases: Sequence[str], signals: CandidateSignals) -> tuple[str, bool] | None:

@@ -22,6 +22,7 @@ index still returns fewer rows than asked.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,22 +32,13 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-from django.contrib.postgres.fields import ArrayField
 from django.db import connection, transaction
 from django.db.models import (
-    BooleanField,
-    ExpressionWrapper,
-    F,
-    FloatField,
-    Q,
     QuerySet,
-    Subquery,
     TextField,
     Value,
 )
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Concat
-from pgvector.django import CosineDistance
 
 from gifting_jobs.answers import facets_of, singular
 from gifting_jobs.exceptions import (
@@ -64,15 +56,15 @@ from gifting_jobs.models.catalog import (
     ENRICHMENT_TAGS,
     enrichment_list,
 )
-from gifting_jobs.models.vectors import decode_vector, fetch_binary
+from gifting_jobs.models.vectors import decode_vector, fetch_binary_sql
 from gifting_jobs.payloads import TriggeredBy
 from gifting_jobs.providers.embeddings import get_embedding_provider
 from gifting_jobs.services.ranking import (
     DEFAULT_WEIGHTS,
-    CandidateSignals,
+    PoolSignals,
     RankingWeights,
     best_phrase,
-    score,
+    score_pool,
 )
 from gifting_jobs.taxonomy import RECIPIENT_TYPES, TAG_LABELS
 from gifting_jobs.text_search import (
@@ -95,7 +87,7 @@ DEFAULT_DUPLICATE_SIMILARITY = 0.95
 #: MMR picks from the `limit * POOL_FACTOR` nearest candidates of each search (at most MAX_POOL).
 #: Over a pool of 4x, MMR took under 1% (no filter) and 5% (5% filter) of its picks beyond 2x,
 #: while a filtered index scan costs about linearly in the rows it must find.
-DEFAULT_POOL_FACTOR, MAX_POOL = 2, 200
+DEFAULT_POOL_FACTOR, MAX_POOL = 2.0, 200
 #: HNSW candidate list size; the iterative scan extends it while filters reject rows. On the
 #: 100k bench catalog recall@20 was 0.84 at 40 (pgvector's default), 0.93 at 100, 0.98 at 200.
 DEFAULT_EF_SEARCH = 200
@@ -113,6 +105,9 @@ MESSAGE_NO_PROFILE = "Complete onboarding (the taste questionnaire) to get gift 
 MESSAGE_PROCESSING = "Your taste profile is being processed. Recommendations will be ready in a moment."
 
 _RECIPIENT_LABELS = {t.slug: t.label for t in RECIPIENT_TYPES}
+
+#: An SQL statement or fragment with its parameters (`%s` placeholders).
+Sql = tuple[str, list[Any]]
 
 
 @dataclass(frozen=True)
@@ -133,7 +128,7 @@ class SearchTuning:
 
     mmr_lambda: float = DEFAULT_MMR_LAMBDA
     duplicate_similarity: float = DEFAULT_DUPLICATE_SIMILARITY
-    pool_factor: int = DEFAULT_POOL_FACTOR
+    pool_factor: float = DEFAULT_POOL_FACTOR
     max_pool: int = MAX_POOL
     ef_search: int = DEFAULT_EF_SEARCH
     #: "off", "relaxed_order" or "strict_order".
@@ -145,7 +140,7 @@ class SearchTuning:
     weights: RankingWeights = DEFAULT_WEIGHTS
 
     def pool_size(self, limit: int) -> int:
-        return max(limit, min(limit * self.pool_factor, self.max_pool))
+        return max(limit, min(math.ceil(limit * self.pool_factor), self.max_pool))
 
 
 DEFAULT_TUNING = SearchTuning()
@@ -274,7 +269,7 @@ class PhraseTerms:
                 params.append(tsquery_literal(lexeme))
         return f"(({' + '.join(parts)}) / {size:d})::float8", params
 
-    def coverage(self, body_credit: float) -> RawSQL:
+    def coverage(self, body_credit: float) -> Sql:
         """Per row, a float8[]: each interest phrase's coverage, then each dislike's (its own stems only, all anywhere)."""
         parts, params = [], []
         for lexemes in self.interest_lexemes:
@@ -285,16 +280,16 @@ class PhraseTerms:
             sql, values = self._coverage_sql(lexemes, size, 0.0)
             parts.append(sql)
             params += values
-        return RawSQL(f"ARRAY[{', '.join(parts)}]::float8[]", params, output_field=ArrayField(FloatField()))
+        return f"ARRAY[{', '.join(parts)}]::float8[]", params
 
-    def best_interest_coverage(self, body_credit: float) -> RawSQL:
+    def best_interest_coverage(self, body_credit: float) -> Sql:
         """The best coverage of one interest phrase: what the full-text search orders by."""
         parts, params = [], []
         for lexemes in self.interest_lexemes:
             sql, values = self._coverage_sql(lexemes, len(lexemes), body_credit)
             parts.append(sql)
             params += values
-        return RawSQL(f"GREATEST({', '.join(parts)})", params, output_field=FloatField())
+        return f"GREATEST({', '.join(parts)})", params
 
 
 @dataclass(frozen=True)
@@ -357,24 +352,48 @@ class ProductQuery:
             ).exclude(searchable__iregex=pattern)
         return products
 
-    def _candidates(self, products: QuerySet[Product], source: CandidateSource) -> QuerySet[Product]:
-        profile_vector = Subquery(TasteProfile.objects.filter(pk=self.profile_id).values("embedding")[:1])
-        return products.annotate(
-            distance=CosineDistance("embedding", profile_vector),
-            coverage=self.terms.coverage(self.body_credit),
-            source=Value(source.value, output_field=TextField()),
-        )
+    def where(self) -> Sql:
+        """The hard filters of `filtered()` as one SQL condition: the searches are written as SQL.
 
-    def nearest(self, count: int) -> QuerySet[Product]:
-        """The `count` nearest allowed products by cosine distance, as rows of `CANDIDATE_COLUMNS`.
+        Building the two searches with the ORM cost more CPU than Postgres
+        spent running them; `filtered()` stays the readable reference, and a
+        test holds both to the same rows.
+        """
+        clauses = ["embedding IS NOT NULL", "embedding_model = %s", "status = %s", "visible_to_gifter"]
+        params: list[Any] = [self.model_name, ProductStatus.PUBLISHED.value]
+        if self.budget_min is not None:
+            clauses.append("price >= %s")
+            params.append(self.budget_min)
+        if self.budget_max is not None:
+            clauses.append("price <= %s")
+            params.append(self.budget_max)
+        pattern = dislike_pattern(self.dislikes)
+        if pattern is not None:
+            # A product whose own text names a whole dislike is never shown.
+            clauses.append("NOT (concat(title, ' ', brand, ' ', description, ' ', tags::text) ~* %s)")
+            params.append(pattern)
+        return " AND ".join(clauses), params
+
+    def _select(self, source: CandidateSource) -> Sql:
+        """The columns of a candidate row (`CANDIDATE_COLUMNS`) and the filtered table they come from.
 
         The profile's vector is a scalar subquery (an InitPlan the HNSW scan
-        orders by): it never travels to Python and back as 256 numbers in text.
+        orders by): it never travels to Python and back as 256 numbers.
         """
-        candidates = self._candidates(self.filtered(), CandidateSource.VECTOR)
-        return candidates.order_by(F("distance").asc()).values_list(*CANDIDATE_COLUMNS)[:count]
+        coverage, coverage_params = self.terms.coverage(self.body_credit)
+        where, where_params = self.where()
+        sql = (
+            f"SELECT {_PRODUCT_COLUMNS_SQL}, embedding <=> ({_PROFILE_VECTOR_SQL}) AS distance, embedding, "
+            f"{coverage} AS coverage, '{source.value}'::text AS source FROM {_PRODUCT_TABLE} WHERE {where}"
+        )
+        return sql, [self.profile_id, *coverage_params, *where_params]
 
-    def lexical(self, count: int) -> QuerySet[Product]:
+    def nearest(self, count: int) -> Sql:
+        """The `count` nearest allowed products by cosine distance, as rows of `CANDIDATE_COLUMNS`."""
+        sql, params = self._select(CandidateSource.VECTOR)
+        return f"{sql} ORDER BY distance LIMIT %s", [*params, count]
+
+    def lexical(self, count: int) -> Sql:
         """The `count` allowed products covering an interest phrase best (nearest first among equals).
 
         Candidates are the products whose title or CMS tags hold an interest
@@ -382,18 +401,19 @@ class ProductQuery:
         index return several times more rows, and drawing on them changed no
         ranking of the tuning split); they are scored on the whole text.
         """
-        matching = self.filtered().filter(
-            RawSQL("title_search_vector @@ %s::tsquery", [self.terms.any_interest_query()], output_field=BooleanField())
-        )
+        sql, params = self._select(CandidateSource.LEXICAL)
+        best, best_params = self.terms.best_interest_coverage(self.body_credit)
         return (
-            self._candidates(matching, CandidateSource.LEXICAL)
-            .annotate(lexical_score=self.terms.best_interest_coverage(self.body_credit))
-            .order_by(F("lexical_score").desc(), F("distance").asc(), "pk")
-            .values_list(*CANDIDATE_COLUMNS)[:count]
+            f"{sql} AND title_search_vector @@ %s::tsquery ORDER BY {best} DESC, distance, id LIMIT %s",
+            [*params, self.terms.any_interest_query(), *best_params, count],
         )
 
 
-#: The product columns a candidate row carries (all but the vector and the search vector),
+def _union_all(*statements: Sql) -> Sql:
+    return " UNION ALL ".join(f"({sql})" for sql, _ in statements), [p for _, params in statements for p in params]
+
+
+#: The product columns a candidate row carries (all but the vector and the search vectors),
 #: then its distance, vector and phrase coverage.
 _PRODUCT_COLUMNS = tuple(
     f.attname
@@ -401,6 +421,15 @@ _PRODUCT_COLUMNS = tuple(
     if f.attname not in ("embedding", "search_vector", "title_search_vector")
 )
 CANDIDATE_COLUMNS = (*_PRODUCT_COLUMNS, "distance", "embedding", "coverage", "source")
+
+
+def _column_list(columns: Sequence[str]) -> str:
+    return ", ".join(f'"{column}"' for column in columns)
+
+
+_PRODUCT_COLUMNS_SQL = _column_list(_PRODUCT_COLUMNS)
+_PRODUCT_TABLE = f'"{Product._meta.db_table}"'
+_PROFILE_VECTOR_SQL = f'SELECT embedding FROM "{TasteProfile._meta.db_table}" WHERE id = %s'
 
 
 @dataclass(frozen=True, eq=False)
@@ -431,7 +460,7 @@ class Candidate:
 _ENRICHMENT_COLUMN = _PRODUCT_COLUMNS.index("enrichment")
 
 
-def _fetch_candidates(queryset: QuerySet[Product]) -> list[Candidate]:
+def _fetch_candidates(statement: Sql) -> list[Candidate]:
     """Candidates carrying their products' columns: the page needs no second query."""
     width, pk = len(_PRODUCT_COLUMNS), _PRODUCT_COLUMNS.index("id")
     return [
@@ -443,7 +472,7 @@ def _fetch_candidates(queryset: QuerySet[Product]) -> list[Candidate]:
             tuple(row[width + 2] or ()),
             CandidateSource(row[width + 3]),
         )
-        for row in fetch_binary(queryset)
+        for row in fetch_binary_sql(*statement)
     ]
 
 
@@ -483,12 +512,19 @@ def explain_search(
 ) -> str:
     """The query plan of the vector search's index path (benchmarks and tests check that HNSW is used)."""
     with _local_settings(_index_settings(tuning, count)):
-        return query.nearest(count).explain(analyze=analyze)
+        return _explain(query.nearest(count), analyze=analyze)
 
 
 def explain_lexical(query: ProductQuery, *, count: int, analyze: bool = False) -> str:
     """The query plan of the full-text search (benchmarks and tests check that the GIN index is used)."""
-    return query.lexical(count).explain(analyze=analyze)
+    return _explain(query.lexical(count), analyze=analyze)
+
+
+def _explain(statement: Sql, *, analyze: bool) -> str:
+    sql, params = statement
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE {'true' if analyze else 'false'}) {sql}", params)
+        return "\n".join(row[0] for row in cursor.fetchall())
 
 
 def search_candidates(
@@ -535,7 +571,7 @@ def hybrid_candidates(
         lexical = lexical_candidates(query, count=count)
     else:
         with _local_settings(_index_settings(tuning, count)):
-            both = _fetch_candidates(query.nearest(count).union(query.lexical(count), all=True))
+            both = _fetch_candidates(_union_all(query.nearest(count), query.lexical(count)))
         lexical = [c for c in both if c.source is CandidateSource.LEXICAL]
         # Relaxed order: the index returns neighbours roughly sorted.
         vector = sorted(
@@ -573,21 +609,34 @@ class ProfileSignals:
             dislike_tags=frozenset(facets.get("dislike_tags") or ()) - interest_tags,
         )
 
-    def of(self, candidate: Candidate, terms: PhraseTerms) -> CandidateSignals:
-        """The signals one candidate is scored on."""
-        vector = candidate.vector / (np.linalg.norm(candidate.vector) or 1.0)
-        tags = enrichment_list(candidate.enrichment, ENRICHMENT_TAGS)
-        split = len(terms.interests)
-        coverage = np.asarray(candidate.coverage, dtype=np.float64)
-        return CandidateSignals(
-            profile_similarity=1.0 - candidate.distance,
-            interest_similarity=self.interest_vectors @ vector if self.interest_vectors.size else np.zeros(0),
-            interest_coverage=coverage[:split],
-            dislike_coverage=coverage[split:],
-            dislike_similarity=self.dislike_vectors @ vector if self.dislike_vectors.size else np.zeros(0),
-            has_interest_tag=bool(tags & self.interest_tags),
-            has_dislike_tag=bool(tags & self.dislike_tags),
+    def pool(self, candidates: Sequence[Candidate], vectors: np.ndarray, terms: PhraseTerms) -> PoolSignals:
+        """The signals the candidates are scored on; `vectors` are their unit vectors, row by row."""
+        split, count = len(terms.interests), len(candidates)
+        coverage = np.array([c.coverage for c in candidates], dtype=np.float64).reshape(count, -1 if count else 0)
+        tags = [enrichment_list(c.enrichment, ENRICHMENT_TAGS) for c in candidates]
+
+        def similarity(phrases: np.ndarray) -> np.ndarray:
+            return vectors @ phrases.T if phrases.size and count else np.zeros((count, 0))
+
+        return PoolSignals(
+            profile_similarity=1.0 - np.array([c.distance for c in candidates], dtype=np.float64),
+            interest_similarity=similarity(self.interest_vectors),
+            interest_coverage=coverage[:, :split],
+            dislike_coverage=coverage[:, split:],
+            dislike_similarity=similarity(self.dislike_vectors),
+            has_interest_tag=np.array([bool(t & self.interest_tags) for t in tags], dtype=bool),
+            has_dislike_tag=np.array([bool(t & self.dislike_tags) for t in tags], dtype=bool),
         )
+
+
+def unit_vectors(candidates: Sequence[Candidate]) -> np.ndarray:
+    """The candidates' vectors as rows of unit length (a zero vector stays zero)."""
+    if not candidates:
+        return np.zeros((0, 0))
+    vectors = np.stack([c.vector for c in candidates])
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    result: np.ndarray = vectors / np.where(norms == 0, 1.0, norms)
+    return result
 
 
 def diversify(
@@ -596,37 +645,58 @@ def diversify(
     limit: int,
     mmr_lambda: float,
     duplicate_similarity: float = DEFAULT_DUPLICATE_SIMILARITY,
-    relevance: Sequence[float] | None = None,
+    relevance: Sequence[float] | np.ndarray | None = None,
 ) -> list[Candidate]:
-    """Pick `limit` candidates by maximal marginal relevance, near-duplicates last.
+    """Pick `limit` candidates by maximal marginal relevance, near-duplicates last (see `mmr_order`).
 
-    Each step takes the candidate maximising
-    `lambda * relevance(p) - (1 - lambda) * max(sim(p, q) for q already picked)`;
-    the first pick is the most relevant product. `relevance` defaults to the
-    cosine similarity to the profile. A candidate at least
-    `duplicate_similarity` close to a picked product is only taken when no
-    other candidate is left: MMR alone lets a cluster of variants that is far
-    more relevant than the rest fill a page.
+    `relevance` defaults to the cosine similarity to the profile.
     """
-    if not candidates:
-        return []
-    vectors = np.array([c.vector for c in candidates], dtype=np.float64)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    similarity = vectors @ vectors.T
     gains = np.asarray(relevance if relevance is not None else [1.0 - c.distance for c in candidates])
-    redundancy = np.full(len(candidates), -np.inf)
-    available = np.ones(len(candidates), dtype=bool)
+    order = mmr_order(
+        unit_vectors(candidates),
+        gains,
+        limit=limit,
+        mmr_lambda=mmr_lambda,
+        duplicate_similarity=duplicate_similarity,
+    )
+    return [candidates[i] for i in order]
+
+
+def mmr_order(
+    vectors: np.ndarray,
+    gains: np.ndarray,
+    *,
+    limit: int,
+    mmr_lambda: float,
+    duplicate_similarity: float = DEFAULT_DUPLICATE_SIMILARITY,
+) -> list[int]:
+    """Indexes of `limit` rows picked by maximal marginal relevance over unit `vectors`.
+
+    Each step takes the row maximising
+    `lambda * gain(p) - (1 - lambda) * max(sim(p, q) for q already picked)`;
+    the first pick is the most relevant one. A row at least
+    `duplicate_similarity` close to a picked one is only taken when no other
+    row is left: MMR alone lets a cluster of variants that is far more
+    relevant than the rest fill a page.
+    """
+    count = len(gains)
+    if not count:
+        return []
+    redundancy = np.full(count, -np.inf)
+    available = np.ones(count, dtype=bool)
     picked: list[int] = []
-    for _ in range(min(limit, len(candidates))):
+    for _ in range(min(limit, count)):
         scores = gains if not picked else mmr_lambda * gains - (1 - mmr_lambda) * redundancy
         distinct = available & (redundancy < duplicate_similarity)
         eligible = distinct if distinct.any() else available
-        # Ties go to the lower product id, so equal inputs give one order.
+        # Ties go to the lower index (the lower product id among equals), so equal inputs give one order.
         best = int(np.argmax(np.where(eligible, scores, -np.inf)))
         picked.append(best)
         available[best] = False
-        redundancy = np.maximum(redundancy, similarity[best])
-    return [candidates[i] for i in picked]
+        # One row of similarities per pick: the whole matrix (a matrix product) cost
+        # more than the rest of MMR, as BLAS threads it even for a pool of 80.
+        redundancy = np.maximum(redundancy, vectors @ vectors[best])
+    return picked
 
 
 def _reasons(product: Product, facets: dict[str, Any], phrase: tuple[str, bool] | None) -> tuple[str, ...]:
@@ -671,8 +741,10 @@ class ScoredPool:
     facets: dict[str, Any]
     terms: PhraseTerms
     candidates: list[Candidate]
-    signals: list[CandidateSignals]
-    relevance: list[float]
+    #: The candidates' unit vectors, row by row.
+    vectors: np.ndarray
+    signals: PoolSignals
+    relevance: np.ndarray
     path: SearchPath
 
 
@@ -683,17 +755,20 @@ def score_candidates(
     facets = facets_of(profile)
     query = ProductQuery.for_profile(profile, facets, weights=tuning.weights)
     candidates, path = hybrid_candidates(query, count=count, tuning=tuning, exact=exact, enough=enough)
-    profile_signals = ProfileSignals.for_profile(facets, query.terms, model_name=query.model_name)
-    signals = [profile_signals.of(c, query.terms) for c in candidates]
-    relevance = [score(s, tuning.weights) for s in signals]
+    vectors = unit_vectors(candidates)
+    signals = ProfileSignals.for_profile(facets, query.terms, model_name=query.model_name).pool(
+        candidates, vectors, query.terms
+    )
+    relevance = score_pool(signals, tuning.weights)
     # One order for equal inputs whichever search found a candidate first.
-    order = sorted(range(len(candidates)), key=lambda i: (-relevance[i], candidates[i].product_id))
+    order = np.lexsort((np.array([c.product_id for c in candidates], dtype=np.int64), -relevance))
     return ScoredPool(
         facets=facets,
         terms=query.terms,
         candidates=[candidates[i] for i in order],
-        signals=[signals[i] for i in order],
-        relevance=[relevance[i] for i in order],
+        vectors=vectors[order],
+        signals=PoolSignals(**{name: value[order] for name, value in vars(signals).items()}),
+        relevance=relevance[order],
         path=path,
     )
 
@@ -703,12 +778,12 @@ def recommend_for_profile(
 ) -> list[Recommendation]:
     """Ranked recommendations for an embedded profile (see `get_recommendations`)."""
     pool = score_candidates(profile, count=tuning.pool_size(limit), tuning=tuning, exact=exact, enough=limit)
-    picked = diversify(
-        pool.candidates,
+    picked = mmr_order(
+        pool.vectors,
+        pool.relevance,
         limit=limit,
         mmr_lambda=tuning.mmr_lambda,
         duplicate_similarity=tuning.duplicate_similarity,
-        relevance=pool.relevance,
     )
     logger.debug(
         "recommendations for profile %s: %d candidates (vector search by %s), %d picked",
@@ -718,14 +793,14 @@ def recommend_for_profile(
         len(picked),
         extra={"entity_id": str(profile.pk), "outcome": pool.path.value},
     )
-    position = {id(c): i for i, c in enumerate(pool.candidates)}
     recommendations = []
-    for candidate in picked:
-        i = position[id(candidate)]
-        product = candidate.product()
-        reasons = _reasons(product, pool.facets, best_phrase(pool.terms.interests, pool.signals[i]))
+    for i in picked:
+        product = pool.candidates[i].product()
+        reasons = _reasons(product, pool.facets, best_phrase(pool.terms.interests, pool.signals.row(i)))
         recommendations.append(
-            Recommendation(product=product, score=_display_score(pool.relevance[i], tuning.weights), reasons=reasons)
+            Recommendation(
+                product=product, score=_display_score(float(pool.relevance[i]), tuning.weights), reasons=reasons
+            )
         )
     return recommendations
 
@@ -744,6 +819,28 @@ def _checked_arguments(user_id: Any, recipient_id: Any, limit: Any) -> None:
         raise ValidationError.from_errors("recommendation request", errors)
 
 
+#: A taste profile's columns but its vector (the search reads that in Postgres).
+_PROFILE_COLUMNS = tuple(f.attname for f in TasteProfile._meta.concrete_fields if f.attname != "embedding")
+_PROFILE_SQL = (
+    f"SELECT {_column_list(_PROFILE_COLUMNS)}, embedding IS NOT NULL "
+    f'FROM "{TasteProfile._meta.db_table}" WHERE user_id = %s AND completed_at IS NOT NULL AND recipient_id '
+)
+
+
+def _completed_profile(user_id: int, recipient_id: int | None) -> tuple[TasteProfile | None, bool]:
+    """The user's completed profile (for one recipient, or their own) without its vector, and whether it has one.
+
+    Plain SQL: building this small query with the ORM cost more than running it.
+    """
+    sql, params = _PROFILE_SQL + "IS NULL", [user_id]
+    if recipient_id is not None:
+        sql, params = _PROFILE_SQL + "= %s", [user_id, recipient_id]
+    rows = fetch_binary_sql(sql + " ORDER BY id LIMIT 1", params)
+    if not rows:
+        return None, False
+    return TasteProfile.from_db(connection.alias, _PROFILE_COLUMNS, rows[0][:-1]), bool(rows[0][-1])
+
+
 def get_recommendations(
     user_id: int, recipient_id: int | None = None, limit: int = DEFAULT_LIMIT
 ) -> list[Recommendation]:
@@ -756,18 +853,11 @@ def get_recommendations(
     asking again shortly gives recommendations.
     """
     _checked_arguments(user_id, recipient_id, limit)
-    profile = (
-        TasteProfile.objects.filter(user_id=user_id, recipient=recipient_id, completed_at__isnull=False)
-        # The vector stays in Postgres: the search reads it there.
-        .defer("embedding")
-        .annotate(has_vector=ExpressionWrapper(Q(embedding__isnull=False), output_field=BooleanField()))
-        .order_by("pk")
-        .first()
-    )
+    profile, has_vector = _completed_profile(user_id, recipient_id)
     if profile is None:
         raise ProfileNotFound(MESSAGE_NO_PROFILE)
     model_name = get_embedding_provider().model_name
-    if not profile.has_vector or profile.embedding_model != model_name:
+    if not has_vector or profile.embedding_model != model_name:
         job = enqueue_taste_profile_embedding(
             profile.pk, user_id, recipient_id=recipient_id, triggered_by=TriggeredBy.PROFILE_COMPLETED
         )

@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from gifting_jobs.services.ranking import (
     DEFAULT_WEIGHTS,
     CandidateSignals,
+    PoolSignals,
     best_phrase,
     score,
+    score_pool,
 )
 
 
@@ -74,3 +77,31 @@ def test_best_phrase__words_in_the_text_first_then_meaning():
     assert best_phrase(phrases, signals(interest_coverage=np.array([0.0, 1.0]))) == ("hiking", True)
     assert best_phrase(phrases, signals()) == ("pour-over coffee", False)
     assert best_phrase((), signals(interest_coverage=np.zeros(0), interest_similarity=np.zeros(0))) is None
+
+
+def test_score_pool__scores_each_row_as_the_candidate_alone_and_rows_give_them_back():
+    candidates = [
+        signals(),
+        signals(interest_coverage=np.array([0.0, 1.0]), has_interest_tag=True),
+        signals(dislike_similarity=np.array([0.9]), dislike_coverage=np.array([0.5]), has_dislike_tag=True),
+    ]
+
+    pool = PoolSignals.stack(candidates)
+    scores = score_pool(pool)
+
+    assert len(pool) == 3
+    assert scores.tolist() == pytest.approx([score(c) for c in candidates])
+    assert scores[1] > scores[0] > scores[2]
+    assert pool.row(1).has_interest_tag and pool.row(1).interest_coverage.tolist() == [0.0, 1.0]
+
+
+def test_score_pool__without_phrase_vectors_each_row_falls_back_on_its_own_profile_similarity():
+    degraded = [
+        signals(profile_similarity=similarity, interest_similarity=np.zeros(0), dislike_similarity=np.zeros(0))
+        for similarity in (0.2, 0.6)
+    ]
+
+    scores = score_pool(PoolSignals.stack(degraded))
+
+    assert scores.tolist() == pytest.approx([score(c) for c in degraded])
+    assert scores[1] > scores[0]

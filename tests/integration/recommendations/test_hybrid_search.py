@@ -6,11 +6,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from django.db import connection
 from django.test import override_settings
 
 from gifting_jobs.answers import facets_of
 from gifting_jobs.exceptions import TransientJobError
-from gifting_jobs.models import Product
+from gifting_jobs.models import Product, ProductStatus
 from gifting_jobs.providers.embeddings import get_embedding_provider
 from gifting_jobs.providers.embeddings.local import LocalEmbeddingProvider
 from gifting_jobs.services.recommendations import (
@@ -114,3 +115,31 @@ def test_get_recommendations__profiles_without_searchable_interest_words(gifter,
 
     assert len(recommendations) == 5
     assert all(r.reasons for r in recommendations)
+
+
+def test_product_query__the_searches_sql_filters_keep_the_same_rows_as_the_orm_reference(gifter, catalog):
+    # Given products the filters drop for each reason: status, visibility, budget, a dislike anywhere, another model
+    keep = catalog["p01"]
+    Product.objects.filter(pk=catalog["p02"].pk).update(status=ProductStatus.DRAFT)
+    Product.objects.filter(pk=catalog["p03"].pk).update(visible_to_gifter=False)
+    Product.objects.filter(pk=catalog["p04"].pk).update(embedding_model="another-model")
+    Product.objects.filter(pk=catalog["p05"].pk).update(description="Comes with a scented candle.")
+    Product.objects.filter(pk=catalog["p06"].pk).update(tags=["Candles", "home"])
+    Product.objects.filter(pk=catalog["p07"].pk).update(title="Candlestick holder")  # not the whole word
+    profile = create_profile(
+        gifter, {"interests": ["coffee"], "dislikes": ["candle"], "budget_min": 10, "budget_max": 100}
+    )
+    query = ProductQuery.for_profile(profile, facets_of(profile))
+    where, params = query.where()
+
+    # When both ask Postgres for the allowed products
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT id FROM "{Product._meta.db_table}" WHERE {where}', params)
+        by_sql = {row[0] for row in cursor.fetchall()}
+    by_orm = set(query.filtered().values_list("pk", flat=True))
+
+    # Then they agree, and every reason to drop a product was exercised
+    assert by_sql == by_orm
+    assert keep.pk in by_sql and catalog["p07"].pk in by_sql
+    assert not {catalog[k].pk for k in ("p02", "p03", "p04", "p05", "p06")} & by_sql
+    assert {p.pk for p in catalog.values() if p.price is not None and not 10 <= p.price <= 100}.isdisjoint(by_sql)
