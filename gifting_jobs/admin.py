@@ -16,17 +16,20 @@ from typing import TYPE_CHECKING, Any
 from django.apps import apps
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.http import HttpRequest
 from django.urls import URLPattern, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 
 from gifting_jobs.dashboard.base import VIEW_PERMISSION
+from gifting_jobs.dashboard.dead_letters import RETRY_PERMISSION
 from gifting_jobs.dashboard.urls import dashboard_urls
 from gifting_jobs.dead_letters import discard_failed_jobs, retry_failed_jobs
 from gifting_jobs.exceptions import GiftingJobsError
+from gifting_jobs.fingerprint import mask_message
 from gifting_jobs.models import (
     CuratedCollection,
     CuratedCollectionItem,
@@ -52,8 +55,6 @@ else:
 
 logger = logging.getLogger(__name__)
 
-#: The permission guarding Retry and Discard (declared on `FailedJob.Meta.permissions`).
-RETRY_PERMISSION = "gifting_jobs.retry_failedjob"
 #: Characters of an error message shown in the changelist.
 ERROR_PREVIEW_LENGTH = 80
 #: django_dramatiq's middleware that fills its Task table; without it the "Tasks" admin is always empty.
@@ -111,6 +112,41 @@ class DashboardAdmin(_ModelAdmin):
         return dashboard_urls(self.admin_site, self.admin_site.admin_view)
 
 
+class FingerprintFilter(admin.SimpleListFilter):
+    """ "By error group": the most recent groups of equal failures (`FailedJob.fingerprint`).
+
+    The dashboard's dead letters page links each group here as `?fingerprint=<hash>`;
+    any valid hash filters, listed or not.
+    """
+
+    title = "error group"
+    parameter_name = "fingerprint"
+    #: Groups offered in the sidebar (the most recently failed).
+    LISTED = 10
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        groups = (
+            FailedJob.objects.exclude(fingerprint="")
+            .values("fingerprint")
+            .annotate(last=Max("last_failed_at"), sample=Max("id"))
+            .order_by("-last")[: self.LISTED]
+        )
+        samples = FailedJob.objects.in_bulk([group["sample"] for group in groups])
+        lookups = []
+        for group in groups:
+            sample = samples[group["sample"]]
+            label = f"{sample.error_class.rsplit('.', 1)[-1]}: {mask_message(sample.error_message)}"
+            lookups.append((group["fingerprint"], Truncator(label).chars(ERROR_PREVIEW_LENGTH)))
+        selected = self.value()
+        if selected and selected not in {value for value, _ in lookups}:
+            lookups.append((selected, selected))
+        return lookups
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[FailedJob]) -> QuerySet[FailedJob]:
+        value = self.value()
+        return queryset.filter(fingerprint=value) if value else queryset
+
+
 @admin.register(FailedJob)
 class FailedJobAdmin(ReadOnlyAdmin):
     """Dead letters: what failed, why, with what; retried or discarded by permitted staff."""
@@ -127,8 +163,8 @@ class FailedJobAdmin(ReadOnlyAdmin):
         "last_failed",
     )
     list_display_links = ("job",)
-    list_filter = ("job_type", "status", "reason", "last_failed_at")
-    search_fields = ("entity_id", "job_id", "error_message", "error_class")
+    list_filter = ("job_type", "status", "reason", "queue", FingerprintFilter, "last_failed_at")
+    search_fields = ("entity_id", "job_id", "error_message", "error_class", "=fingerprint")
     date_hierarchy = "last_failed_at"
     actions = ["retry_selected", "discard_selected"]
     fieldsets = (
@@ -140,6 +176,7 @@ class FailedJobAdmin(ReadOnlyAdmin):
                     "reason",
                     "error_class",
                     "error_message",
+                    "fingerprint",
                     "traceback_display",
                     "attempts",
                     "first_failed_at",
@@ -150,7 +187,17 @@ class FailedJobAdmin(ReadOnlyAdmin):
         ("Job", {"fields": ("payload_display", "options_display")}),
         (
             "Retries",
-            {"fields": ("retried_at", "retry_job_id", "resolved_at", "retry_of_link", "later_failures_links")},
+            {
+                "fields": (
+                    "retried_at",
+                    "retry_job_id",
+                    "retry_error",
+                    "resolved_at",
+                    "retry_of_link",
+                    "later_failures_links",
+                    "chain_link",
+                )
+            },
         ),
     )
     readonly_fields = (
@@ -163,6 +210,7 @@ class FailedJobAdmin(ReadOnlyAdmin):
         "reason",
         "error_class",
         "error_message",
+        "fingerprint",
         "traceback_display",
         "attempts",
         "first_failed_at",
@@ -171,9 +219,11 @@ class FailedJobAdmin(ReadOnlyAdmin):
         "options_display",
         "retried_at",
         "retry_job_id",
+        "retry_error",
         "resolved_at",
         "retry_of_link",
         "later_failures_links",
+        "chain_link",
     )
 
     class Media:
@@ -237,6 +287,13 @@ class FailedJobAdmin(ReadOnlyAdmin):
             ((_failed_job_url(pk), pk, status, f"{failed_at:%Y-%m-%d %H:%M:%S}") for pk, status, failed_at in later),
         )
         return format_html('<ul class="later-failures">{}</ul>', items)
+
+    @admin.display(description="history")
+    def chain_link(self, obj: FailedJob) -> SafeString | str:
+        if obj.chain_root_id is None and not obj.chain_members.exists():
+            return "-"
+        url = reverse("admin:gifting_jobs_dashboard_dead_letters_chain", args=[obj.chain_key])
+        return format_html('<a href="{}">the whole retry chain, in order</a>', url)
 
     @admin.action(description="Retry selected failed jobs", permissions=["retry"], location=BOTH_LOCATIONS)
     def retry_selected(self, request: HttpRequest, queryset: QuerySet[FailedJob]) -> None:

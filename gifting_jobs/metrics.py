@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 #: Prefix of every metric name.
 NAMESPACE = "gifting_jobs"
 BEARER_PREFIX = "Bearer "
+MS_PER_SECOND = 1000
 
 
 class JobsCollector:
@@ -41,7 +42,7 @@ class JobsCollector:
             "ready": "Messages waiting in the queue band.",
             "delayed": "Delayed messages (in Redis and held in workers' memory until their eta).",
             "in_flight": "Messages fetched by a worker and not yet acknowledged.",
-            "dead": "Messages in Dramatiq's dead-letter set of the band.",
+            "dead": "Entries of Dramatiq's dead set of the band not yet drained into FailedJob (see dead_letters).",
         }
         for attribute, documentation in depth_help.items():
             family = GaugeMetricFamily(f"{NAMESPACE}_queue_{attribute}", documentation, labels=["queue", "band"])
@@ -49,6 +50,21 @@ class JobsCollector:
                 for band in queue.bands:
                     family.add_metric([queue.name, band.band], getattr(band, attribute))
             yield family
+
+        latency = GaugeMetricFamily(
+            f"{NAMESPACE}_queue_latency_seconds",
+            "Age of the oldest ready message of the queue band (0 when none is ready).",
+            labels=["queue", "band"],
+        )
+        paused = GaugeMetricFamily(
+            f"{NAMESPACE}_queue_paused", "1 while the queue is paused (workers do not fetch from it).", labels=["queue"]
+        )
+        for queue in status.queues:
+            paused.add_metric([queue.name], 1 if queue.paused else 0)
+            for band in queue.bands:
+                latency.add_metric([queue.name, band.band], band.latency_ms / MS_PER_SECOND)
+        yield latency
+        yield paused
 
         held = GaugeMetricFamily(f"{NAMESPACE}_held", "Jobs kept in Postgres until due and sent.", labels=["reason"])
         held_due = GaugeMetricFamily(
@@ -66,6 +82,11 @@ class JobsCollector:
         for failed_count in status.failed:
             failed.add_metric([failed_count.status, failed_count.job_type], failed_count.count)
         yield failed
+        yield GaugeMetricFamily(
+            f"{NAMESPACE}_dead_letters",
+            "Open dead letters (FailedJob rows): the count of dead jobs.",
+            status.dead_letters,
+        )
 
         duration = GaugeMetricFamily(
             f"{NAMESPACE}_duration_ms",

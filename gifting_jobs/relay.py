@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from dramatiq.message import Message
 
@@ -85,8 +86,9 @@ def relay_due_jobs(broker: RedisBroker, *, batch_size: int) -> RelayResult:
                 owner = send_held(broker, message, row.lock_ttl_ms)
             except redis.RedisError as exc:
                 broker_down = True
+                # Counted per row, so the dashboard's held page tells "never tried" from "tried, failing".
                 HeldJob.objects.filter(pk__in=[r.pk for r in rows if r.pk not in done]).update(
-                    last_error=str(exc)[:ERROR_EXCERPT_CHARS]
+                    last_error=str(exc)[:ERROR_EXCERPT_CHARS], relay_attempts=F("relay_attempts") + 1
                 )
                 break
             if owner is None:

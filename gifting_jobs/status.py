@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import Count, Q
 from django.utils import timezone
+from dramatiq.common import current_millis
 
 from gifting_jobs.broker import RedisBroker, get_broker
 from gifting_jobs.broker.bands import BAND_SUFFIX, Band
@@ -39,7 +40,13 @@ class BandStatus:
     #: Delayed messages a worker has fetched and keeps in memory until their eta.
     delayed_in_workers: int
     in_flight: int
+    #: Entries of Dramatiq's dead set not yet drained into FailedJob (the relay drains them each tick);
+    #: the count of dead jobs is `JobsStatus.dead_letters`.
     dead: int
+    #: When the oldest ready message (the next one fetched) became ready; None when none is ready.
+    oldest_ready_at: datetime | None = None
+    #: Queue latency: how long that message has waited (ms), 0 when none is ready.
+    latency_ms: int = 0
 
     @property
     def delayed(self) -> int:
@@ -52,9 +59,16 @@ class QueueStatus:
 
     name: str
     bands: tuple[BandStatus, ...]
+    #: Workers do not fetch from it (see `gifting_jobs.broker.pausing`).
+    paused: bool = False
 
     def total(self, attribute: str) -> int:
         return sum(getattr(band, attribute) for band in self.bands)
+
+    @property
+    def latency_ms(self) -> int:
+        """The queue's latency: its most waited-on band's."""
+        return max((band.latency_ms for band in self.bands), default=0)
 
 
 @dataclass(frozen=True)
@@ -114,13 +128,21 @@ class JobsStatus:
     job_types: tuple[str, ...] = field(default=())
     providers: tuple[ProviderStatus, ...] = field(default=())
 
+    @property
+    def dead_letters(self) -> int:
+        """Open dead letters (FailedJob rows): the one count of dead jobs."""
+        return sum(count.count for count in self.failed if count.status == FailedJobStatus.OPEN)
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (datetimes as ISO 8601, computed totals included)."""
         data = asdict(self)
+        data["dead_letters"] = self.dead_letters
         data["collected_at"] = self.collected_at.isoformat()
         for queue, raw in zip(self.queues, data["queues"], strict=True):
+            raw["latency_ms"] = queue.latency_ms
             for band, raw_band in zip(queue.bands, raw["bands"], strict=True):
                 raw_band["delayed"] = band.delayed
+                raw_band["oldest_ready_at"] = band.oldest_ready_at.isoformat() if band.oldest_ready_at else None
         for held, raw in zip(self.held, data["held"], strict=True):
             raw["total"] = held.total
         return data
@@ -143,6 +165,8 @@ def _queue_statuses(broker: RedisBroker, queues: list[str]) -> tuple[QueueStatus
     physical = [(queue, band, queue + BAND_SUFFIX[band]) for queue in queues for band in Band]
     depths = queue_depths(broker, [name for _, _, name in physical])
     acks = ack_counts(broker)
+    paused = broker.paused_queues()
+    now_ms = current_millis()
     bands: dict[str, list[BandStatus]] = defaultdict(list)
     for queue, band, name in physical:
         depth = depths[name]
@@ -155,12 +179,18 @@ def _queue_statuses(broker: RedisBroker, queues: list[str]) -> tuple[QueueStatus
                 delayed_in_workers=acks.delayed_in_workers.get(name, 0),
                 in_flight=acks.in_flight.get(name, 0),
                 dead=depth.dead,
+                oldest_ready_at=_from_ms(depth.oldest_ready_at_ms),
+                latency_ms=0 if depth.oldest_ready_at_ms is None else max(0, now_ms - depth.oldest_ready_at_ms),
             )
         )
-    return tuple(QueueStatus(name=queue, bands=tuple(bands[queue])) for queue in queues)
+    return tuple(QueueStatus(name=queue, bands=tuple(bands[queue]), paused=queue in paused) for queue in queues)
 
 
-def _held_counts(now: datetime) -> tuple[HeldCount, ...]:
+def _from_ms(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def held_counts(now: datetime) -> tuple[HeldCount, ...]:
     rows = {
         row["reason"]: row
         for row in HeldJob.objects.values("reason").annotate(
@@ -221,6 +251,15 @@ def _provider_statuses(broker: RedisBroker) -> tuple[ProviderStatus, ...]:
     return tuple(statuses)
 
 
+def collect_queues(broker: RedisBroker | None = None) -> tuple[QueueStatus, ...]:
+    """Only the queues of the snapshot (depths, latency, paused), without the SQL queries.
+
+    Raises `redis.RedisError` when the broker cannot be reached.
+    """
+    broker = broker or get_broker()
+    return _queue_statuses(broker, reported_queues(broker))
+
+
 def collect_status(broker: RedisBroker | None = None) -> JobsStatus:
     """Gather the whole snapshot (a few Redis round trips and three small SQL queries).
 
@@ -233,7 +272,7 @@ def collect_status(broker: RedisBroker | None = None) -> JobsStatus:
         collected_at=now,
         namespace=broker.namespace,
         queues=_queue_statuses(broker, reported_queues(broker)),
-        held=_held_counts(now),
+        held=held_counts(now),
         failed=_failed_counts(job_types),
         durations=_duration_stats(broker, job_types),
         job_types=tuple(job_types),

@@ -10,7 +10,9 @@ served within an actor priority. Here:
   a safety net for messages pushed without a token (requeued from a dead worker);
 - a consumer whose prefetch is full waits for an ack instead of sleeping;
 - the worker's local queue is ordered by band first, so the next free thread
-  takes an urgent message ahead of any prefetched normal or bulk ones.
+  takes an urgent message ahead of any prefetched normal or bulk ones;
+- a consumer of a paused queue (see `pausing`) does not fetch: it waits on its
+  process's copy of the paused queues, which wakes it when the queue is resumed.
 
 Prefetch stays per physical queue (Dramatiq's two messages per worker thread),
 so each band has its own bound: a bulk backlog cannot use up the urgent band's.
@@ -38,6 +40,7 @@ from dramatiq.worker import ConsumerThread, Worker, WorkerThread
 
 from gifting_jobs.broker.bands import BAND_SUFFIX, Band
 from gifting_jobs.broker.keys import DELAY_SUFFIX
+from gifting_jobs.broker.pausing import pause_name
 
 if TYPE_CHECKING:
     from gifting_jobs.broker.redis_broker import RedisBroker
@@ -106,6 +109,8 @@ class WakingConsumer(ReleasingConsumer):
         self.stop_key = broker.keys.wake(str(uuid4()))
         self._wait_keys = [broker.keys.notify(queue_name), self.stop_key]
         self._wait_client = broker.waiting_client
+        self._paused = broker.paused
+        self._pause_name = pause_name(queue_name)
         self._room = threading.Event()
         self._stopping = False
         #: True while blocked waiting for a send (the consumer is idle).
@@ -130,10 +135,15 @@ class WakingConsumer(ReleasingConsumer):
         if messages:
             self.broker.wake(self.queue_name)
 
+    def end_paused_wait(self) -> None:
+        """End a wait on a paused queue now (the worker pauses): the consumer thread notices at once."""
+        self._paused.nudge()
+
     def stop_waiting(self) -> None:
         """The worker stops: end a blocking wait now and poll briefly until the consumer thread exits."""
         self._stopping = True
         self._room.set()
+        self._paused.nudge()
 
     def __next__(self) -> MessageProxy | None:
         try:
@@ -149,7 +159,10 @@ class WakingConsumer(ReleasingConsumer):
                 self._room.clear()
                 room = self.prefetch - self.outstanding_message_count
                 if room <= 0:
-                    self._room.wait(STOPPING_POLL_SECONDS if self._stopping else self.wait_seconds)
+                    self._room.wait(self._wait_seconds())
+                    return None
+                # The paused check reads this process's copy: no round trip on the fetch path.
+                if self._paused.wait_if_paused(self._pause_name, self._wait_seconds()):
                     return None
                 self.message_cache = self.broker.do_fetch(self.queue_name, room)
                 if not self.message_cache:
@@ -157,6 +170,9 @@ class WakingConsumer(ReleasingConsumer):
                     return None
         except (redis.ConnectionError, redis.TimeoutError) as e:
             raise ConnectionClosed(e) from None  # type: ignore[no-untyped-call]
+
+    def _wait_seconds(self) -> float:
+        return STOPPING_POLL_SECONDS if self._stopping else self.wait_seconds
 
     def _wait_for_send(self) -> None:
         """Block until a send wakes this consumer, its worker stops, or `worker_timeout` passes."""
@@ -224,5 +240,7 @@ def pause_promptly(broker: Broker, worker: Worker) -> None:
     for child in children:
         child.pause()
     end_waits(broker, waking_consumers(worker))
+    for consumer in waking_consumers(worker):
+        consumer.end_paused_wait()
     for child in children:
         child.paused_event.wait()

@@ -17,8 +17,12 @@ gifting_jobs' own state lives under `ns:gj:`: job-id locks, delivery and start
 counters of messages, recent durations per job type, marks (scheduling), the
 wake-up lists idle consumers block on (`notify` per physical queue, `wake` per
 consumer, see `consumer`), dead letters waiting for Postgres
-(`ns:gj:dead-letters`, a hash keyed by job id), and per provider key the
-rate-limit state (`ns:gj:rl:<provider>:<part>`):
+(`ns:gj:dead-letters`, a hash keyed by job id), the paused logical queues
+(`ns:gj:paused`, a set of names, see `pausing`), the worker registry
+(`ns:gj:workers`, a zset of worker ids by last beat, and `ns:gj:worker:<id>`,
+a JSON record that expires a heartbeat timeout after its last beat, see
+`registry`), and per provider key the rate-limit state
+(`ns:gj:rl:<provider>:<part>`):
 
 | part       | type   | holds                                                        |
 |------------|--------|--------------------------------------------------------------|
@@ -153,6 +157,20 @@ class KeyLayout:
     def wake(self, consumer_id: str) -> str:
         """The list one consumer also blocks on, pushed to when its worker stops."""
         return self.own("wake", consumer_id)
+
+    @property
+    def paused(self) -> str:
+        """The set of paused logical queue names."""
+        return self.own("paused")
+
+    @property
+    def workers(self) -> str:
+        """The zset of registered worker ids, scored by their last beat (ms)."""
+        return self.own("workers")
+
+    def worker(self, worker_id: str) -> str:
+        """One worker's registry record (JSON), which expires when the worker stops beating."""
+        return self.own("worker", worker_id)
 
     def ack_queue(self, ack_key: str) -> str:
         """The physical queue of an ack set key (`<prefix><worker uuid>.<queue>`)."""

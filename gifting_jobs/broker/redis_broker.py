@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 from uuid import uuid4
 
 import redis
@@ -33,6 +33,7 @@ from gifting_jobs.broker.bands import band_queues, logical_queue
 from gifting_jobs.broker.breaker import DEFAULT_OPEN_SECONDS, CircuitBreaker
 from gifting_jobs.broker.consumer import ReleasingConsumer, redis_message_id
 from gifting_jobs.broker.keys import (
+    DEAD_SUFFIX,
     DELAY_SUFFIX,
     MESSAGES_SUFFIX,
     KeyLayout,
@@ -44,6 +45,8 @@ from gifting_jobs.broker.keys import (
 )
 from gifting_jobs.broker.limits import ProviderLimits
 from gifting_jobs.broker.maintenance import Maintenance
+from gifting_jobs.broker.pausing import QueuePausing
+from gifting_jobs.broker.registry import REGISTRY_INTERVAL_MAX, REGISTRY_INTERVAL_MIN, WorkerRegistry
 from gifting_jobs.broker.wakeups import DEFAULT_WORKER_TIMEOUT_MS, WakeUps
 
 #: redis-py retries a failed command; one quick retry keeps enqueue bounded when Redis is down.
@@ -107,8 +110,8 @@ class UniqueCall(NamedTuple):
         return Message(**self.fields)
 
 
-class RedisBroker(WakeUps, DramatiqRedisBroker):
-    """Dramatiq's RedisBroker with bounded timeouts, priority bands, `send_unique` and wake-ups.
+class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
+    """Dramatiq's RedisBroker with bounded timeouts, priority bands, `send_unique`, wake-ups and paused queues.
 
     `worker_timeout` (ms) is how long an idle consumer waits for a send to wake
     it before it looks at its queue anyway (see `consumer`).
@@ -174,6 +177,9 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
         self._hook_table: dict[str, list[tuple[Middleware, Callable[..., Any]]]] = {}
         # Owned by the broker, not the settings: crash redelivery must not depend on configuration.
         self.add_middleware(Maintenance())
+        self._init_pausing()
+        # Owned by the broker too: the Workers page and paused queues must not depend on configuration.
+        self.add_middleware(WorkerRegistry())
 
     # Dramatiq calls every middleware's hook for every signal (several per
     # enqueue and per job), though most hooks are the base class's no-ops. These
@@ -252,6 +258,12 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
         """Seconds between two runs of `requeue_dead_workers` in each worker process."""
         quarter: float = self.heartbeat_timeout / 1000 / 4
         return max(MAINTENANCE_INTERVAL_MIN, min(MAINTENANCE_INTERVAL_MAX, quarter))
+
+    @property
+    def registry_interval(self) -> float:
+        """Seconds between two rewrites of a worker's registry record (and refreshes of its paused queues)."""
+        quarter: float = self.heartbeat_timeout / 1000 / 4
+        return max(REGISTRY_INTERVAL_MIN, min(REGISTRY_INTERVAL_MAX, quarter))
 
     def requeue_dead_workers(self) -> int:
         """Beat this worker's heartbeat, and hand every dead worker's unacked messages back; returns how many.
@@ -552,6 +564,49 @@ class RedisBroker(WakeUps, DramatiqRedisBroker):
     def drop_dead_letter(self, job_id: str, data: str) -> bool:
         """Forget a kept dead letter written to Postgres, unless a newer one of the job replaced it."""
         return bool(self._run(self._hash_compare_and_delete, [self.keys.pending_dead_letters], [job_id, data]))
+
+    def kept_dead_letter_ids(self, job_ids: list[str]) -> set[str]:
+        """Those of `job_ids` whose dead letter is kept in Redis, waiting for Postgres."""
+        if not job_ids:
+            return set()
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hexists(self.keys.pending_dead_letters, job_id)
+        return {job_id for job_id, kept in zip(job_ids, pipe.execute(), strict=True) if kept}
+
+    def dead_set_entries(self, *, limit: int) -> dict[str, list[tuple[str, bytes | None]]]:
+        """Up to `limit` entries of each declared queue's Dramatiq dead set (`<queue>.XQ`), oldest first.
+
+        Per physical queue that has any (bands and quarantine lanes):
+        `(redis message id, encoded message or None if its body is gone)`.
+        Two pipelined round trips whatever the number of queues.
+        """
+        queues = sorted(self.queues)
+        pipe = self.client.pipeline(transaction=False)
+        for queue in queues:
+            pipe.zrange(self.keys.dead_queue(queue), 0, limit - 1)
+        members = cast("list[list[bytes | str]]", pipe.execute() if queues else [])
+        found = {queue: [_text(rid) for rid in ids] for queue, ids in zip(queues, members, strict=True) if ids}
+        if not found:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for queue, ids in found.items():
+            pipe.hmget(self.keys.messages(queue + DEAD_SUFFIX), ids)
+        return {
+            queue: [
+                (rid, body.encode() if isinstance(body, str) else body) for rid, body in zip(ids, bodies, strict=True)
+            ]
+            for (queue, ids), bodies in zip(found.items(), pipe.execute(), strict=True)
+        }
+
+    def drop_dead_set_entries(self, physical: str, redis_message_ids: list[str]) -> int:
+        """Remove entries from a queue's Dramatiq dead set (they are FailedJob rows now); returns how many."""
+        if not redis_message_ids:
+            return 0
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zrem(self.keys.dead_queue(physical), *redis_message_ids)
+        pipe.hdel(self.keys.messages(physical + DEAD_SUFFIX), *redis_message_ids)
+        return int(pipe.execute()[0])
 
     def release_hold(self, job_id: str, message_id: str) -> bool:
         """Give back a job id taken with `SendMode.HOLD` for a message that will not be held."""

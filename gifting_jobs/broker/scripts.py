@@ -363,3 +363,16 @@ if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] then
 end
 return 0
 """
+
+# The message at the head of each ready queue (the next one a fetch takes), for
+# queue latency; read atomically, so a message fetched meanwhile is never taken
+# for ready. KEYS: pairs of (queue list, queue messages hash). Returns, per
+# pair, the encoded message or nil when the queue is empty.
+READY_HEADS = """
+local heads = {}
+for i = 1, #KEYS, 2 do
+  local id = redis.call('lindex', KEYS[i], 0)
+  heads[#heads + 1] = id and redis.call('hget', KEYS[i + 1], id) or false
+end
+return heads
+"""

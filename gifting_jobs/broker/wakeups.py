@@ -6,18 +6,26 @@ and acknowledging. See `consumer` for how consumers wait.
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 from dramatiq.broker import Consumer
+from dramatiq.common import current_millis
+from dramatiq.message import Message
 
 from gifting_jobs.broker import scripts
 from gifting_jobs.broker.consumer import WakingConsumer, WorkerWiring
 from gifting_jobs.broker.keys import DELAY_SUFFIX, KeyLayout
+from gifting_jobs.broker.pausing import PausedQueues
 from gifting_jobs.exceptions import ConfigurationError
 
 #: Default longest wait (ms) of an idle consumer for a wake-up before it looks at its queue anyway.
 DEFAULT_WORKER_TIMEOUT_MS = 5000
 #: Bounds of the `worker_timeout` broker option (ms).
 MIN_WORKER_TIMEOUT_MS, MAX_WORKER_TIMEOUT_MS = 10, 600_000
+#: Option stamped on a message enqueued without a delay (a delayed message or a retry coming due):
+#: when it became ready, which queue latency counts from (Dramatiq drops its `eta` at that point).
+READY_AT = "ready_at"
 #: A blocking wait's socket outlives the wait by this much, so only a dead Redis times it out.
 WAIT_SOCKET_MARGIN_SECONDS = 5.0
 
@@ -27,6 +35,7 @@ class WakeUps:
 
     client: redis.Redis
     keys: KeyLayout
+    paused: PausedQueues
 
     def _init_wake_ups(self, worker_timeout: int) -> None:
         if not MIN_WORKER_TIMEOUT_MS <= worker_timeout <= MAX_WORKER_TIMEOUT_MS:
@@ -64,6 +73,12 @@ class WakeUps:
         if queue_name.endswith(DELAY_SUFFIX):
             return super().consume(queue_name, prefetch, timeout)  # type: ignore[misc,no-any-return]
         return WakingConsumer(self, queue_name, prefetch, timeout)
+
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        """Dramatiq's enqueue; a message made ready now is stamped with the time (`READY_AT`)."""
+        if delay is None:
+            message = message.copy(options={READY_AT: current_millis()})
+        return super().enqueue(message, delay=delay)  # type: ignore[misc,no-any-return]
 
     def do_enqueue(self, queue_name: str, redis_message_id: str, data: bytes) -> None:
         """Dramatiq's enqueue (retries, delayed messages coming due), waking a consumer in the same call."""

@@ -19,7 +19,8 @@ logger = logging.getLogger(__name__)
 class Relay(Middleware):
     """Starts a relay thread on worker boot and stops it on shutdown.
 
-    The relay also writes the dead letters kept in Redis while Postgres was down.
+    The relay also writes the dead letters kept in Redis while Postgres was down,
+    and drains Dramatiq's dead sets into FailedJob.
 
     Every worker process tries the Postgres advisory lock each interval; the
     holder relays, the others stand by and take over within one interval of
@@ -42,7 +43,7 @@ class Relay(Middleware):
 
     def _run(self, broker: Broker) -> None:
         # Imported here: middleware is loaded with the broker, before the app registry.
-        from gifting_jobs.dead_letters import flush_kept_dead_letters
+        from gifting_jobs.dead_letters import drain_dead_sets, flush_kept_dead_letters
         from gifting_jobs.relay import relay_due_jobs, release_relay_lock, try_relay_lock
 
         holding = False
@@ -54,6 +55,8 @@ class Relay(Middleware):
                     if holding:
                         try:
                             flush_kept_dead_letters(as_redis_broker(broker), limit=settings.RELAY_BATCH_SIZE)
+                            # After the flush: FailedJob is the one truth for "dead" (see drain_dead_sets).
+                            drain_dead_sets(as_redis_broker(broker), limit=settings.RELAY_BATCH_SIZE)
                         except redis.RedisError:
                             logger.warning("relay cannot read dead letters kept in Redis; retrying", exc_info=True)
                         # Drain: keep going while full batches come back.

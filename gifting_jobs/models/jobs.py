@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from gifting_jobs.fingerprint import FINGERPRINT_LENGTH
 from gifting_jobs.limits import ERROR_CLASS_MAX_LENGTH
 
 
@@ -19,6 +20,7 @@ class FailedJobReason(models.TextChoices):
     UNSENDABLE = "unsendable", "Could not be enqueued"
     CRASHED = "crashed", "Killed its worker repeatedly"
     RATE_LIMITED = "rate_limited", "Snoozed past its cap by rate limits"
+    DEAD_SET = "dead_set", "Found in Dramatiq's dead set"
 
 
 class FailedJob(models.Model):
@@ -34,6 +36,13 @@ class FailedJob(models.Model):
     reason = models.CharField(max_length=16, choices=FailedJobReason.choices)
     error_class = models.CharField(max_length=ERROR_CLASS_MAX_LENGTH, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
+    fingerprint = models.CharField(
+        max_length=FINGERPRINT_LENGTH,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text="Job type, error class and message with ids masked, hashed: equal failures share it.",
+    )
     traceback = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=FailedJobStatus.choices, default=FailedJobStatus.OPEN)
@@ -49,6 +58,17 @@ class FailedJob(models.Model):
         related_name="later_failures",
         help_text="The dead letter whose retry failed again into this one.",
     )
+    chain_root = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="chain_members",
+        help_text="The first dead letter of this retry chain (empty: this one is the first).",
+    )
+    retry_error = models.TextField(
+        blank=True, default="", help_text="Why the last retry could not be enqueued (the row stayed open)."
+    )
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -63,6 +83,11 @@ class FailedJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_type} {self.job_id} ({self.status})"
+
+    @property
+    def chain_key(self) -> int:
+        """The id of the first dead letter of this one's retry chain (its own id if it is the first)."""
+        return self.chain_root_id if self.chain_root_id is not None else self.pk
 
 
 class HeldJobReason(models.TextChoices):

@@ -6,7 +6,7 @@ with a Postgres advisory lock; `runner` runs django-apscheduler under that lock;
 """
 
 from gifting_jobs.scheduling.duties import DUTIES, Daily, Duty, Every, Period, get_duty, run_duty
-from gifting_jobs.scheduling.leader import LeaderLock, current_holder
+from gifting_jobs.scheduling.leader import LeaderLock, SchedulerSession, current_holder, scheduler_sessions
 from gifting_jobs.scheduling.runner import SchedulerRunner, register_duties
 
 __all__ = [
@@ -17,8 +17,10 @@ __all__ = [
     "LeaderLock",
     "Period",
     "SchedulerRunner",
+    "SchedulerSession",
     "current_holder",
     "get_duty",
     "register_duties",
     "run_duty",
+    "scheduler_sessions",
 ]

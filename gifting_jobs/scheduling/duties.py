@@ -35,6 +35,8 @@ MARK_TTL_PERIODS = 2
 PRUNE_AT = time(3, 30)
 #: DjangoJob ids of our duties start with this (other jobs in the store are not ours to touch).
 JOB_ID_PREFIX = "gifting_jobs."
+#: Every scheduler's holder name starts with this: `runscheduler@<host>:<pid>`.
+HOLDER_PREFIX = "runscheduler@"
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,15 @@ def schedule_of(duty: Duty, *, tick_seconds: int | None = None) -> Schedule:
 
 def holder_name() -> str:
     """Who runs duties here, as recorded in period marks and the leader lock's session."""
-    return f"runscheduler@{socket.gethostname()}:{os.getpid()}"
+    return f"{HOLDER_PREFIX}{socket.gethostname()}:{os.getpid()}"
+
+
+def parse_holder_name(name: str) -> tuple[str, int | None]:
+    """The host and pid in a holder name (pid None when unreadable, e.g. cut at Postgres' 63 characters)."""
+    host, _, pid = name.removeprefix(HOLDER_PREFIX).rpartition(":")
+    if not host or not pid.isdigit():
+        return name.removeprefix(HOLDER_PREFIX), None
+    return host, int(pid)
 
 
 def period_mark(duty: Duty, period: Period) -> tuple[str, ...]:

@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
+from datetime import datetime
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
+
+from gifting_jobs.scheduling.duties import HOLDER_PREFIX, parse_holder_name
 
 logger = logging.getLogger(__name__)
 
@@ -105,3 +109,42 @@ def current_holder(*, key: int = SCHEDULER_LOCK_KEY) -> str | None:
         )
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+@dataclass(frozen=True)
+class SchedulerSession:
+    """A `runscheduler` process seen through its leader-lock session: the leader or a standby."""
+
+    #: The session's application name, `runscheduler@<host>:<pid>` (see `holder_name`).
+    name: str
+    host: str
+    pid: int | None
+    #: When the session connected: about when the process started standing by, not when it began to lead.
+    connected_at: datetime
+    leader: bool
+
+
+def scheduler_sessions(*, key: int = SCHEDULER_LOCK_KEY) -> list[SchedulerSession]:
+    """Every `runscheduler` connected to this database (leader first), from `pg_stat_activity` and `pg_locks`.
+
+    Each process keeps one session for the lock while it stands by or leads, named
+    after its host and pid, so this lists the schedulers without any heartbeat of their
+    own. A lock holder with another name (a `LeaderLock` made by hand) is listed too.
+    """
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(
+            "SELECT name, connected_at, leader FROM ("
+            "  SELECT a.application_name AS name, a.backend_start AS connected_at, EXISTS ("
+            "    SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted"
+            "    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            "    AND ((l.classid::bigint << 32) | l.objid::bigint) = %s"
+            "  ) AS leader FROM pg_stat_activity a WHERE a.datname = current_database()"
+            ") s WHERE leader OR starts_with(name, %s) ORDER BY leader DESC, connected_at, name",
+            [key, HOLDER_PREFIX],
+        )
+        rows = cursor.fetchall()
+    sessions = []
+    for name, connected_at, leader in rows:
+        host, pid = parse_holder_name(name)
+        sessions.append(SchedulerSession(name=name, host=host, pid=pid, connected_at=connected_at, leader=leader))
+    return sessions

@@ -46,6 +46,8 @@ PROJECT = "mysite"
 MISSING_USER_ID = 999_999
 #: What the wheel build must not see of the working tree.
 BUILD_IGNORED = (".git", ".venv", ".local", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache")
+#: The dashboard's pages, relative to /admin/gifting_jobs/dashboard/.
+DASHBOARD_PAGES = ("", "queues/", "workers/", "held/", "dead-letters/", "scheduler/")
 #: The admin the test logs in as.
 ADMIN_USER, ADMIN_PASSWORD = "admin", "host-project-admin-pw"
 
@@ -343,6 +345,8 @@ def test_host_project__the_readme_path_runs_jobs_and_shows_dead_letters(host_pro
     [collect_line, gunicorn_line] = command_lines(blocks["production"])
     project.run(project.argv(collect_line))
     assert (project.dir / "staticfiles" / "admin" / "css" / "base.css").exists()
+    for asset in ("dashboard.js", "dashboard.css"):
+        assert (project.dir / "staticfiles" / "gifting_jobs" / asset).exists(), asset
     port = free_port()
     gunicorn = project.start(gunicorn_line.replace("127.0.0.1:8000", f"127.0.0.1:{port}"), "gunicorn")
     base_url = f"http://127.0.0.1:{port}"
@@ -366,3 +370,9 @@ def test_host_project__the_readme_path_runs_jobs_and_shows_dead_letters(host_pro
     assert "welcome_user" in changelist and f"welcome-user:{MISSING_USER_ID}" in changelist
     detail = opener.open(f"{base_url}/admin/gifting_jobs/failedjob/{failed_id}/change/", timeout=30).read().decode()
     assert "DoesNotExist" in detail and "Permanent error" in detail
+    # And every page of the jobs dashboard answers with DEBUG off, pointing at the collected assets
+    index = opener.open(f"{base_url}/admin/", timeout=30).read().decode()
+    assert "/admin/gifting_jobs/dashboard/" in index
+    for page in DASHBOARD_PAGES:
+        html = opener.open(f"{base_url}/admin/gifting_jobs/dashboard/{page}", timeout=30).read().decode()
+        assert 'id="dashboard-live"' in html and "gifting_jobs/dashboard.js" in html, page

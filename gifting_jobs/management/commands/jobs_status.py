@@ -14,6 +14,9 @@ from gifting_jobs.status import JobsStatus, collect_status
 
 #: Shown for a quantile with no samples.
 NO_VALUE = "-"
+#: The state column of a paused queue's bands (empty while it runs).
+PAUSED = "paused"
+MS_PER_SECOND = 1000
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -38,7 +41,16 @@ def _ms(value: float | None) -> float | str:
 def render_status(status: JobsStatus) -> str:
     """The human-readable report: one table per concern."""
     queue_rows = [
-        (queue.name, band.band, band.ready, band.delayed, band.in_flight, band.dead)
+        (
+            queue.name,
+            band.band,
+            band.ready,
+            band.delayed,
+            band.in_flight,
+            band.dead,
+            round(band.latency_ms / MS_PER_SECOND, 1),
+            PAUSED if queue.paused else "",
+        )
         for queue in status.queues
         for band in queue.bands
     ]
@@ -64,9 +76,13 @@ def render_status(status: JobsStatus) -> str:
     ]
     sections = [
         f"Jobs status at {status.collected_at:%Y-%m-%d %H:%M:%S %Z} (Redis namespace {status.namespace})",
-        "Queues (Redis)\n" + render_table(("queue", "band", "ready", "delayed", "in flight", "dead"), queue_rows),
+        "Queues (Redis)\n"
+        + render_table(
+            ("queue", "band", "ready", "delayed", "in flight", "dead, not yet drained", "latency s", "state"),
+            queue_rows,
+        ),
         "Held in Postgres\n" + render_table(("reason", "due now", "later"), held_rows),
-        "Dead letters (FailedJob)\n" + render_table(("job type", *statuses), failed_rows),
+        f"Dead letters (FailedJob): {status.dead_letters} open\n" + render_table(("job type", *statuses), failed_rows),
         "Processing times, recent jobs (ms)\n" + render_table(("job type", "count", "p50", "p95"), duration_rows),
         "Provider rate limits\n"
         + render_table(
@@ -88,7 +104,7 @@ def render_status(status: JobsStatus) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Show queue depths (ready, delayed, in flight, dead) per priority band, held jobs, "
+        "Show queue depths (ready, delayed, in flight, dead), latency and paused queues per priority band, held jobs, "
         "dead letters and p50/p95 durations."
     )
 

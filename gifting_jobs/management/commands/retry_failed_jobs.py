@@ -1,4 +1,4 @@
-"""`manage.py retry_failed_jobs [--type TYPE ...] [--since WHEN] [--dry-run]`: retry open dead letters.
+"""`manage.py retry_failed_jobs [--type TYPE ...] [--since WHEN] [--fingerprint HASH] [--dry-run]`: retry open dead letters.
 
 Each retry goes through `gifting_jobs.dead_letters` (the admin's action does
 the same): the job is enqueued again under its original id with a fresh attempt
@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from gifting_jobs.catalog import all_specs
-from gifting_jobs.dead_letters import retry_failed_jobs
+from gifting_jobs.dead_letters import DeadLetterSelection, InvalidSelectionError, retry_failed_jobs
 from gifting_jobs.exceptions import GiftingJobsError
 from gifting_jobs.models import FailedJob, FailedJobStatus
 
@@ -77,10 +77,23 @@ class Command(BaseCommand):
             metavar="WHEN",
             help="Only dead letters last failed at or after WHEN: an ISO date/datetime or an age (30m, 2h, 3d).",
         )
+        parser.add_argument(
+            "--fingerprint",
+            metavar="HASH",
+            help="Only one error group (the hash the dashboard's dead letters page and the admin show).",
+        )
         parser.add_argument("--dry-run", action="store_true", help="List what would be retried; change nothing.")
 
-    def handle(self, *args: Any, types: list[str], since: str | None, dry_run: bool, **options: Any) -> None:
-        failed_jobs = self._selection(types, since)
+    def handle(
+        self,
+        *args: Any,
+        types: list[str],
+        since: str | None,
+        fingerprint: str | None,
+        dry_run: bool,
+        **options: Any,
+    ) -> None:
+        failed_jobs = self._selection(types, since, fingerprint)
         total = failed_jobs.count()
         if dry_run:
             self._report_dry_run(failed_jobs, total)
@@ -104,7 +117,7 @@ class Command(BaseCommand):
                 self.stderr.write(line)
             raise CommandError(f"{len(errors)} dead letters could not be retried (listed above); they stay open")
 
-    def _selection(self, types: list[str], since: str | None) -> QuerySet[FailedJob]:
+    def _selection(self, types: list[str], since: str | None, fingerprint: str | None) -> QuerySet[FailedJob]:
         valid = sorted(spec.name for spec in all_specs())
         unknown = sorted(set(types) - set(valid))
         if unknown:
@@ -112,6 +125,13 @@ class Command(BaseCommand):
         failed_jobs = FailedJob.objects.filter(status=FailedJobStatus.OPEN).order_by("last_failed_at", "id")
         if types:
             failed_jobs = failed_jobs.filter(job_type__in=types)
+        if fingerprint is not None:
+            try:
+                failed_jobs = failed_jobs.filter(
+                    pk__in=DeadLetterSelection.from_params({"fingerprint": fingerprint}).queryset().values("pk")
+                )
+            except InvalidSelectionError as exc:
+                raise CommandError(f"--fingerprint: {exc}") from None
         if since is not None:
             try:
                 failed_jobs = failed_jobs.filter(last_failed_at__gte=parse_since(since))

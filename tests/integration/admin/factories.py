@@ -8,13 +8,17 @@ from typing import Any
 
 from django.utils import timezone
 
+from gifting_jobs.fingerprint import error_fingerprint
 from gifting_jobs.models import FailedJob, FailedJobReason
 
 _numbers = itertools.count(1)
 
 
 def create_failed_job(**fields: Any) -> FailedJob:
-    """An open dead letter of a product embedding whose payload the catalog accepts; `fields` override."""
+    """An open dead letter of a product embedding whose payload the catalog accepts; `fields` override.
+
+    Its fingerprint is computed as `record_failure` would, unless given.
+    """
     n = next(_numbers)
     now = timezone.now()
     values: dict[str, Any] = {
@@ -34,4 +38,7 @@ def create_failed_job(**fields: Any) -> FailedJob:
         "last_failed_at": now,
     }
     values.update(fields)
+    values.setdefault(
+        "fingerprint", error_fingerprint(values["job_type"], values["error_class"], values["error_message"])
+    )
     return FailedJob.objects.create(**values)

@@ -6,6 +6,8 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
+from tests.integration.spine.conftest import stoppable_redis  # noqa: F401 (a fixture: the held page's relay test)
+
 
 def staff_client(username: str, *codenames: str) -> Client:
     """A client logged in as a staff user holding exactly the permissions `codenames`."""

@@ -188,3 +188,18 @@ def test_retry_failed_jobs__future_since_is_an_error():
 )
 def test_parse_since__accepted_forms(value, expected):
     assert parse_since(value, now=NOW) == expected
+
+
+def test_retry_failed_jobs__fingerprint_filter(transactional_db, clean_broker, make_failed_job):
+    group = [make_failed_job(error_class="LookupError", error_message=f"product {n} not found") for n in (11, 12)]
+    other = make_failed_job()
+
+    out, _ = run("--fingerprint", group[0].fingerprint)
+
+    assert out.strip() == "retried 2 of 2 open dead letters (2 sent, 0 deduplicated: an equal job was already pending)"
+    assert statuses() == {group[0].pk: "retried", group[1].pk: "retried", other.pk: "open"}
+
+
+def test_retry_failed_jobs__bad_fingerprint_is_a_clear_error(db):
+    with pytest.raises(CommandError, match="--fingerprint: fingerprint 'XYZ' is not 16 lowercase hex characters"):
+        run("--fingerprint", "XYZ")

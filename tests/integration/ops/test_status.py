@@ -62,7 +62,9 @@ def test_jobs_status__tables_show_the_numbers(known_state):
 
     text = out.getvalue()
     for (queue, band), (ready, delayed, in_flight, dead) in known_state.bands.items():
-        assert re.search(rf"^{queue}\s+{band}\s+{ready}\s+{delayed}\s+{in_flight}\s+{dead}$", text, re.M), (queue, band)
+        # Then the latency in seconds, and an empty state column (no queue is paused).
+        line = rf"^{queue}\s+{band}\s+{ready}\s+{delayed}\s+{in_flight}\s+{dead}\s+\d+\.\d$"
+        assert re.search(line, text, re.M), (queue, band)
     assert re.search(r"^broker_down\s+1\s+0$", text, re.M)
     assert re.search(r"^delayed\s+0\s+1$", text, re.M)
     assert re.search(r"^product_embedding\s+2\s+1\s+0$", text, re.M)
@@ -87,6 +89,8 @@ def test_jobs_status__json_parses_and_matches(known_state):
         "delayed_in_workers": 1,
         "in_flight": 1,
         "dead": 1,
+        "latency_ms": 0,
+        "oldest_ready_at": None,
     }
     assert {h["reason"]: h["total"] for h in data["held"]} == {
         "outbox": 0,
