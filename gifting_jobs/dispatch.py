@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import redis
 from django.db import IntegrityError, connection, transaction
@@ -221,9 +221,12 @@ def build_message(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """A validated job and its message, ready to be routed (internal)."""
+class _Prepared(NamedTuple):
+    """A validated job and its message, ready to be routed (internal).
+
+    A named tuple: immutable like a frozen dataclass, and built in a third of
+    its time, which shows on the enqueue hot path.
+    """
 
     spec: JobSpec[Any]
     payload: JobPayload

@@ -181,10 +181,11 @@ class ProviderLimits:
             from gifting_jobs.broker.redis_broker import SendMode
 
             # The same copy a plain send makes: a new Redis id, the delay queue, the eta.
-            message, unique_keys, unique_args = broker._unique_call(message, lock_ttl_ms, delay_ms, SendMode.SEND)
+            call = broker._unique_call(message, lock_ttl_ms, delay_ms, SendMode.SEND)
+            message = call.message()
             # Lock, delay queue and its messages (a delay queue is polled: no wake-up key).
-            keys = [*unique_keys[:3], self._keys(provider).snoozed]
-            args = [*unique_args[:4], "delay", job_id, delay_ms]
+            keys = [*call.keys[:3], self._keys(provider).snoozed]
+            args = [*call.args[:4], "delay", job_id, delay_ms]
             broker.emit_before("enqueue", message, delay_ms)
         owner = broker._run(self._snooze, keys, args)
         if owner is not None:

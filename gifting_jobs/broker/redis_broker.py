@@ -8,19 +8,20 @@ processes, at the cost of one Redis call like a plain `send`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from uuid import uuid4
 
 import redis
 from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.brokers.redis import RedisBroker as DramatiqRedisBroker, _RedisConsumer
 from dramatiq.common import current_millis, dq_name
-from dramatiq.message import Message
+from dramatiq.message import Message, get_encoder
 from dramatiq.middleware import Middleware, MiddlewareError
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import Script
@@ -46,7 +47,7 @@ from gifting_jobs.broker.limits import ProviderLimits
 from gifting_jobs.broker.maintenance import Maintenance
 from gifting_jobs.broker.pausing import QueuePausing
 from gifting_jobs.broker.registry import REGISTRY_INTERVAL_MAX, REGISTRY_INTERVAL_MIN, WorkerRegistry
-from gifting_jobs.broker.wakeups import DEFAULT_WORKER_TIMEOUT_MS, NOTIFY_CAP, WakeUps
+from gifting_jobs.broker.wakeups import DEFAULT_WORKER_TIMEOUT_MS, WakeUps
 
 #: redis-py retries a failed command; one quick retry keeps enqueue bounded when Redis is down.
 CLIENT_RETRIES = 1
@@ -73,6 +74,8 @@ MOVED_TO_QUARANTINE = "moved_to_quarantine"
 DELIVERIES_TTL_MS = 7 * 24 * 3600 * 1000
 #: Keys asked of SCAN (and deleted) per round trip when a namespace is emptied.
 NAMESPACE_SCAN_COUNT = 500
+#: Dramatiq's message fields, in its order: what `Message.asdict` reads, without looking them up per send.
+MESSAGE_FIELDS = tuple(field.name for field in dataclasses.fields(Message))
 
 
 def _text(value: bytes | str) -> str:
@@ -93,6 +96,18 @@ class SendMode(StrEnum):
     SEND = "send"
     HOLD = "hold"
     RELAY = "relay"
+
+
+class UniqueCall(NamedTuple):
+    """One send's lock script call: the enqueued message's fields (Dramatiq's), the script's keys and args."""
+
+    fields: dict[str, Any]
+    keys: list[str]
+    args: list[Any]
+
+    def message(self) -> Message[Any]:
+        """The message as enqueued (with its Redis id), for the middleware hooks of an enqueue."""
+        return Message(**self.fields)
 
 
 class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
@@ -139,6 +154,8 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
         self.enqueue_client = redis.Redis(connection_pool=enqueue_pool) if enqueue_pool else self.client
         self.breaker = CircuitBreaker(open_seconds=breaker_open_seconds)
         self.keys = KeyLayout(self.namespace)
+        # Per physical queue sent to: its keys (see `_send_keys`); as many as `self.queues`.
+        self._queue_keys: dict[str, tuple[str, str, str]] = {}
         # Per Redis message id: times fetched (filled by consumer threads, read by workers).
         self._fetch_counts: dict[str, int] = {}
         self._finishing: dict[str, tuple[str, str]] = {}
@@ -338,14 +355,15 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
         taken), else the message id that owns the lock: an equal job is pending.
         Raises `redis.RedisError` when Redis cannot be reached.
         """
-        message, keys, args = self._unique_call(message, lock_ttl_ms, delay_ms, mode)
-        if mode is not SendMode.HOLD:
-            self.emit_before("enqueue", message, delay_ms)
-        owner = self._run_enqueue(self._send_unique, keys, args)
+        call = self._unique_call(message, lock_ttl_ms, delay_ms, mode)
+        enqueued = call.message() if mode is not SendMode.HOLD and self._hooks_enqueue() else None
+        if enqueued is not None:
+            self.emit_before("enqueue", enqueued, delay_ms)
+        owner = self._run_enqueue(self._send_unique, call.keys, call.args)
         if owner is not None:
             return _text(owner)
-        if mode is not SendMode.HOLD:
-            self.emit_after("enqueue", message, delay_ms)
+        if enqueued is not None:
+            self.emit_after("enqueue", enqueued, delay_ms)
         return None
 
     def send_unique_many(self, entries: list[tuple[Message[Any], int, int | None]]) -> list[str | None]:
@@ -360,12 +378,15 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
         # Registered once: the pipeline checks (SCRIPT EXISTS) that Redis has it before sending.
         pipe.scripts.add(self._send_unique)
         sha = self._send_unique.sha
-        calls = []
+        hooked = self._hooks_enqueue()
+        sent: list[tuple[Message[Any] | None, int | None]] = []
         for message, lock_ttl_ms, delay_ms in entries:
-            message, keys, args = self._unique_call(message, lock_ttl_ms, delay_ms, SendMode.SEND)
-            self.emit_before("enqueue", message, delay_ms)
-            pipe.evalsha(sha, len(keys), *keys, *args)
-            calls.append((message, delay_ms))
+            call = self._unique_call(message, lock_ttl_ms, delay_ms, SendMode.SEND)
+            enqueued = call.message() if hooked else None
+            if enqueued is not None:
+                self.emit_before("enqueue", enqueued, delay_ms)
+            pipe.evalsha(sha, len(call.keys), *call.keys, *call.args)
+            sent.append((enqueued, delay_ms))
         try:
             replies = pipe.execute()
         except (redis.ConnectionError, redis.TimeoutError):
@@ -373,25 +394,45 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
             raise
         self.breaker.reset()
         owners: list[str | None] = [None if owner is None else _text(owner) for owner in replies]
-        for (message, delay_ms), owner in zip(calls, owners, strict=True):
-            if owner is None:
-                self.emit_after("enqueue", message, delay_ms)
+        for (enqueued, delay_ms), owner in zip(sent, owners, strict=True):
+            if owner is None and enqueued is not None:
+                self.emit_after("enqueue", enqueued, delay_ms)
         return owners
 
-    def _unique_call(
-        self, message: Message[Any], lock_ttl_ms: int, delay_ms: int | None, mode: SendMode
-    ) -> tuple[Message[Any], list[str], list[Any]]:
-        """The message as enqueued (new Redis id, delay queue and eta) and the lock script's keys and args."""
+    def _hooks_enqueue(self) -> bool:
+        """Whether a middleware hooks enqueues (none in the default stack): only then is the sent message built."""
+        return bool(self._hooks("before_enqueue") or self._hooks("after_enqueue"))
+
+    def _unique_call(self, message: Message[Any], lock_ttl_ms: int, delay_ms: int | None, mode: SendMode) -> UniqueCall:
+        """The message as enqueued (new Redis id, delay queue and eta) and the lock script's keys and args.
+
+        The enqueued message is encoded from its fields, as `Message.encode` does,
+        without the copy Dramatiq's send makes: only enqueue hooks need that
+        copy, and building it cost every send a few microseconds.
+        """
+        fields = {name: getattr(message, name) for name in MESSAGE_FIELDS}
+        options = fields["options"] = {**message.options, "redis_message_id": str(uuid4())}
         queue_name = message.queue_name
-        message = message.copy(options={"redis_message_id": str(uuid4())})
         if delay_ms is not None:
-            queue_name = dq_name(queue_name)
-            message = message.copy(queue_name=queue_name, options={"eta": current_millis() + delay_ms})
-        keys = [self.keys.lock(message.options["job_id"]), self.keys.queue(queue_name), self.keys.messages(queue_name)]
-        args = [message.message_id, lock_ttl_ms, message.options["redis_message_id"], message.encode(), mode.value]
-        keys.append(self.notify_key(queue_name))
-        args.append(NOTIFY_CAP)
-        return message, keys, args
+            queue_name = fields["queue_name"] = dq_name(queue_name)
+            options["eta"] = current_millis() + delay_ms
+        queue_key, messages_key, notify_key = self._send_keys(queue_name)
+        return UniqueCall(
+            fields,
+            [self.keys.lock(options["job_id"]), queue_key, messages_key, notify_key],
+            [message.message_id, lock_ttl_ms, options["redis_message_id"], get_encoder().encode(fields), mode.value],
+        )
+
+    def _send_keys(self, physical: str) -> tuple[str, str, str]:
+        """A physical queue's list, messages hash and notify list (cached: a send needs them every time)."""
+        keys = self._queue_keys.get(physical)
+        if keys is None:
+            keys = self._queue_keys[physical] = (
+                self.keys.queue(physical),
+                self.keys.messages(physical),
+                self.notify_key(physical),
+            )
+        return keys
 
     # Crash detection and job finishing ride on round trips the consumer makes
     # anyway. Each Redis message id (new for every enqueue and retry, kept when

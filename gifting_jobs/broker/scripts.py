@@ -1,23 +1,28 @@
 """The Lua scripts of the broker: each one Redis round trip, atomic.
 
-The held prefix is `keys.HELD_PREFIX`, put into SEND_UNIQUE's and SNOOZE's text once at import.
+The held prefix (`keys.HELD_PREFIX`) and the notify cap (`NOTIFY_CAP`) are put
+into the scripts' text once at import, so no send packs them as arguments.
 """
 
 from gifting_jobs.broker.keys import HELD_PREFIX
 
+#: At most this many wake-up tokens wait on a notify list: a consumer that blocks pops one at once,
+#: so tokens only pile up while every consumer is busy, and each stale one costs one empty fetch.
+NOTIFY_CAP = 1
+
 # Push a wake-up token for the consumers of a queue, unless enough tokens wait already
 # (tokens are popped as soon as a consumer blocks, so the list stays tiny). KEYS[n]: the
-# queue's notify list, or "" for a delay queue (its consumers poll). ARGV[m]: the cap.
-NOTIFY = """
-local function notify(key, cap)
-  if key ~= '' and redis.call('llen', key) < tonumber(cap) then
+# queue's notify list, or "" for a delay queue (its consumers poll).
+NOTIFY = f"""
+local function notify(key)
+  if key ~= '' and redis.call('llen', key) < {NOTIFY_CAP} then
     redis.call('rpush', key, '1')
   end
 end
 """
 
 # KEYS: lock, queue list, queue messages hash, notify list (see NOTIFY).
-# ARGV: owner, ttl_ms, redis message id, data, mode, notify cap.
+# ARGV: owner, ttl_ms, redis message id, data, mode.
 # mode "send": take a free lock and push. "hold": take a free lock as "held:<owner>",
 # push nothing (the job waits in Postgres). "relay": push if the lock is free or held
 # for this owner; if the owner already sent it, or another job owns it, push nothing.
@@ -44,34 +49,32 @@ else
 end
 redis.call('hset', KEYS[3], ARGV[3], ARGV[4])
 redis.call('rpush', KEYS[2], ARGV[3])
-notify(KEYS[4], ARGV[6])
+notify(KEYS[4])
 return false
 """
 )
 
 # Dramatiq's `enqueue` (store the message, push its id) plus a wake-up, in one call:
 # retries and delayed messages coming due go through it. KEYS: queue list, queue
-# messages hash, notify list. ARGV: redis message id, data, notify cap.
+# messages hash, notify list. ARGV: redis message id, data.
 ENQUEUE = (
     NOTIFY
     + """
 redis.call('hset', KEYS[2], ARGV[1], ARGV[2])
 redis.call('rpush', KEYS[1], ARGV[1])
-notify(KEYS[3], ARGV[3])
+notify(KEYS[3])
 """
 )
 
 # Wake the consumers of a queue (messages handed back by a stopping worker).
-# KEYS: notify list. ARGV: notify cap.
+# KEYS: notify list.
 WAKE = (
     NOTIFY
     + """
-notify(KEYS[1], ARGV[1])
+notify(KEYS[1])
 """
 )
 
-# Delete a key only if it holds this value: a job freeing its id (unless a
-# later job owns it by now), a holder releasing its mark. KEYS: key. ARGV: value.
 COMPARE_AND_DELETE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
   redis.call('del', KEYS[1])

@@ -19,9 +19,6 @@ from gifting_jobs.broker.keys import DELAY_SUFFIX, KeyLayout
 from gifting_jobs.broker.pausing import PausedQueues
 from gifting_jobs.exceptions import ConfigurationError
 
-#: At most this many wake-up tokens wait on a notify list: a consumer that blocks pops one at once,
-#: so tokens only pile up while every consumer is busy, and each stale one costs one empty fetch.
-NOTIFY_CAP = 1
 #: Default longest wait (ms) of an idle consumer for a wake-up before it looks at its queue anyway.
 DEFAULT_WORKER_TIMEOUT_MS = 5000
 #: Bounds of the `worker_timeout` broker option (ms).
@@ -86,11 +83,11 @@ class WakeUps:
     def do_enqueue(self, queue_name: str, redis_message_id: str, data: bytes) -> None:
         """Dramatiq's enqueue (retries, delayed messages coming due), waking a consumer in the same call."""
         keys = [self.keys.queue(queue_name), self.keys.messages(queue_name), self.notify_key(queue_name)]
-        self._run(self._enqueue, keys, [redis_message_id, data, NOTIFY_CAP])  # type: ignore[attr-defined]
+        self._run(self._enqueue, keys, [redis_message_id, data])  # type: ignore[attr-defined]
 
     def wake(self, queue_name: str) -> None:
         """Wake an idle consumer of a queue (messages pushed back without a send)."""
-        self._run(self._wake, [self.notify_key(queue_name)], [NOTIFY_CAP])  # type: ignore[attr-defined]
+        self._run(self._wake, [self.notify_key(queue_name)], [])  # type: ignore[attr-defined]
 
     def wake_queues(self, queue_names: list[str]) -> None:
         """Wake an idle consumer of each ready queue, in one round trip (messages handed back by maintenance)."""
@@ -98,7 +95,7 @@ class WakeUps:
         pipe.scripts.add(self._wake)
         for name in queue_names:
             if not name.endswith(DELAY_SUFFIX):
-                pipe.evalsha(self._wake.sha, 1, self.notify_key(name), NOTIFY_CAP)
+                pipe.evalsha(self._wake.sha, 1, self.notify_key(name))
         pipe.execute()
 
     def close(self) -> None:
