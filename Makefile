@@ -8,10 +8,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-fast lint browser screenshots hostproject faults demo bench relevance check clean
+.PHONY: help venv test slow lint browser screenshots hostproject faults demo bench relevance check clean
 
 help:
-	@echo "make test   - bootstrap the venv and run the whole suite (real Postgres+pgvector, Redis, workers)"
+	@echo "make test   - bootstrap the venv and run the suite (real Postgres+pgvector, Redis, workers; slow tests apart)"
+	@echo "make slow   - the slow end-to-end tests that start processes (CI runs them too)"
 	@echo "make browser - the admin in headless Chromium (needs Debian's chromium and chromium-driver)"
 	@echo "make faults - run the fault suite (outages and crashes against real processes) and print its table"
 	@echo "make demo   - bootstrap and run the end-to-end demo on the embedded defaults"
@@ -34,11 +35,13 @@ venv: $(STAMP)
 # targets, which .ci/run calls too.
 HOSTPROJECT_TEST := tests/e2e/test_host_project.py
 
+# The README's suite (under 5 minutes on 2 cores): everything but the slow, browser, host-project and fault tests.
 test: venv
-	$(BIN)/python -m pytest -m "not browser" --ignore=$(HOSTPROJECT_TEST)
-
-test-fast: venv
 	$(BIN)/python -m pytest -m "not slow and not browser" --ignore=$(HOSTPROJECT_TEST)
+
+# The slow-marked end-to-end tests that start processes (~2 minutes); CI runs them after `make test`.
+slow: venv
+	$(BIN)/python -m pytest -m "slow and not browser" --ignore=$(HOSTPROJECT_TEST)
 
 LINTED := gifting_jobs core tests bench manage.py
 
