@@ -200,31 +200,8 @@ class FailedJobAdmin(ReadOnlyAdmin):
             },
         ),
     )
-    readonly_fields = (
-        "job_type",
-        "job_id",
-        "entity_id",
-        "status",
-        "queue",
-        "message_id",
-        "reason",
-        "error_class",
-        "error_message",
-        "fingerprint",
-        "traceback_display",
-        "attempts",
-        "first_failed_at",
-        "last_failed_at",
-        "payload_display",
-        "options_display",
-        "retried_at",
-        "retry_job_id",
-        "retry_error",
-        "resolved_at",
-        "retry_of_link",
-        "later_failures_links",
-        "chain_link",
-    )
+    # Every field shown is read-only: a dead letter is changed only by Retry and Discard.
+    readonly_fields = tuple(str(name) for _, section in fieldsets for name in section["fields"])
 
     class Media:
         css = {"all": [ADMIN_CSS]}
