@@ -267,14 +267,17 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
     @property
     def maintenance_interval(self) -> float:
         """Seconds between two runs of `requeue_dead_workers` in each worker process."""
-        quarter: float = self.heartbeat_timeout / 1000 / 4
-        return max(MAINTENANCE_INTERVAL_MIN, min(MAINTENANCE_INTERVAL_MAX, quarter))
+        return self._quarter_heartbeat(MAINTENANCE_INTERVAL_MIN, MAINTENANCE_INTERVAL_MAX)
 
     @property
     def registry_interval(self) -> float:
         """Seconds between two rewrites of a worker's registry record (and refreshes of its paused queues)."""
+        return self._quarter_heartbeat(REGISTRY_INTERVAL_MIN, REGISTRY_INTERVAL_MAX)
+
+    def _quarter_heartbeat(self, lowest: float, highest: float) -> float:
+        """A quarter of the heartbeat timeout in seconds, within bounds: four beats fit in one timeout."""
         quarter: float = self.heartbeat_timeout / 1000 / 4
-        return max(REGISTRY_INTERVAL_MIN, min(REGISTRY_INTERVAL_MAX, quarter))
+        return max(lowest, min(highest, quarter))
 
     def requeue_dead_workers(self) -> int:
         """Beat this worker's heartbeat, and hand every dead worker's unacked messages back; returns how many.
