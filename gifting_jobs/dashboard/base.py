@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import redis
 from django.contrib import admin
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
 from django.views.generic import TemplateView
 
+from gifting_jobs.broker import get_broker
 from gifting_jobs.models.dashboard import PAUSE_QUEUES, VIEW_DASHBOARD
+
+logger = logging.getLogger(__name__)
 
 #: The permission every page needs (superusers have it implicitly).
 VIEW_PERMISSION = f"gifting_jobs.{VIEW_DASHBOARD}"
@@ -48,8 +53,10 @@ class DashboardPage(TemplateView):
     """A dashboard page: admin context and tabs; 403 without `gifting_jobs.view_dashboard`.
 
     Subclasses set `tab` (a slug of `TABS`) and `template_name`, and add their
-    data in `get_context_data`. The part of the page inside `{% block live %}`
-    is refetched every `refresh_seconds` (0: never).
+    data in `live_data` (or `get_context_data` for what needs no broker). The
+    part of the page inside `{% block live %}` is refetched every
+    `refresh_seconds` (0: never); while the broker does not answer, the base
+    template says so in its place instead of answering 500.
     """
 
     admin_site: ClassVar[AdminSite] = admin.site
@@ -61,7 +68,20 @@ class DashboardPage(TemplateView):
             raise PermissionDenied(f"the jobs dashboard needs the permission {VIEW_PERMISSION}")
         return super().dispatch(request, *args, **kwargs)
 
+    def live_data(self) -> dict[str, Any]:
+        """The page's figures read from Redis (and Postgres); a `redis.RedisError` is shown, not raised."""
+        return {}
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = self._frame_context(**kwargs)
+        try:
+            context.update(self.live_data())
+        except redis.RedisError as exc:
+            logger.warning("dashboard %s page: the broker does not answer: %s", self.tab, exc)
+            context.update(broker_error=str(exc), broker_address=get_broker().address())
+        return context
+
+    def _frame_context(self, **kwargs: Any) -> dict[str, Any]:
         active = next(tab for tab in TABS if tab.slug == self.tab)
         return {
             **self.admin_site.each_context(self.request),

@@ -8,13 +8,11 @@ began; p50/p95 processing time per job type come from the recent durations
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import redis
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
@@ -24,8 +22,6 @@ from gifting_jobs.conf import get_settings
 from gifting_jobs.dashboard.base import DashboardPage
 from gifting_jobs.dashboard.charts import Line, line_chart
 from gifting_jobs.status import QUANTILES, quantile
-
-logger = logging.getLogger(__name__)
 
 #: Each counter's label and line colour (the fallback of its CSS class), in legend order.
 SERIES = {
@@ -120,19 +116,12 @@ class OverviewPage(DashboardPage):
     tab = "overview"
     template_name = "gifting_jobs/dashboard/overview.html"
 
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
+    def live_data(self) -> dict[str, Any]:
         broker = get_broker()
-        try:
-            hour = minute_series(broker)
-            day = hour_series(broker)
-            totals = read_totals(broker, get_settings().METRICS_DURATION_BUCKETS_MS)
-            job_types = _job_type_rows(broker, day)
-        except redis.RedisError:
-            logger.error("dashboard overview: the broker does not answer", exc_info=True)
-            return {**context, "broker_down": True, "broker_address": broker.address()}
-        context.update(
-            broker_down=False,
+        hour = minute_series(broker)
+        day = hour_series(broker)
+        totals = read_totals(broker, get_settings().METRICS_DURATION_BUCKETS_MS)
+        return dict(
             empty=day.empty,
             minute_chart=_chart(hour, title="Jobs per minute, last hour", hourly=False),
             hour_chart=_chart(day, title="Jobs per hour, last 24 hours", hourly=True),
@@ -141,7 +130,6 @@ class OverviewPage(DashboardPage):
                 _totals_row("Last 24 hours", {counter: day.total(counter) for counter in Counter}),
                 _totals_row("Since counting began", _all_time(totals.counts)),
             ],
-            job_types=job_types,
+            job_types=_job_type_rows(broker, day),
             metrics_window=get_settings().METRICS_WINDOW,
         )
-        return context

@@ -8,7 +8,6 @@ missing queue name gets the page back with the error and status 400.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -23,8 +22,6 @@ from gifting_jobs.dashboard.base import PAUSE_PERMISSION, DashboardPage
 from gifting_jobs.dashboard.timespans import describe_span
 from gifting_jobs.queue_control import UnknownQueueError, pause_queue, resume_queue
 from gifting_jobs.status import BandStatus, QueueStatus, collect_queues
-
-logger = logging.getLogger(__name__)
 
 #: The broker and the registry count in milliseconds; spans are described in seconds.
 MS_PER_SECOND = 1000
@@ -67,15 +64,8 @@ class QueuesPage(DashboardPage):
     tab = "queues"
     template_name = "gifting_jobs/dashboard/queues.html"
 
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        try:
-            context["queues"] = queue_rows(collect_queues())
-        except redis.RedisError as exc:
-            logger.warning("queues page: the broker does not answer: %s", exc)
-            context["broker_error"] = str(exc)
-            context["queues"] = []
-        return context
+    def live_data(self) -> dict[str, Any]:
+        return {"queues": queue_rows(collect_queues())}
 
 
 class QueueActionView(QueuesPage):

@@ -6,12 +6,10 @@ dies drops off when its heartbeat times out.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import redis
 from dramatiq.common import current_millis
 
 from gifting_jobs.broker import get_broker
@@ -19,8 +17,6 @@ from gifting_jobs.broker.inspection import live_workers
 from gifting_jobs.broker.registry import RunningJob, WorkerRecord
 from gifting_jobs.dashboard.base import DashboardPage
 from gifting_jobs.dashboard.timespans import describe_span
-
-logger = logging.getLogger(__name__)
 
 #: The broker and the registry count in milliseconds; spans are described in seconds.
 MS_PER_SECOND = 1000
@@ -69,10 +65,7 @@ class WorkersPage(DashboardPage):
         context = super().get_context_data(**kwargs)
         broker = get_broker()
         context["heartbeat_timeout"] = describe_span(broker.heartbeat_timeout / MS_PER_SECOND)
-        try:
-            context["workers"] = worker_rows(live_workers(broker), current_millis())
-        except redis.RedisError as exc:
-            logger.warning("workers page: the broker does not answer: %s", exc)
-            context["broker_error"] = str(exc)
-            context["workers"] = []
         return context
+
+    def live_data(self) -> dict[str, Any]:
+        return {"workers": worker_rows(live_workers(get_broker()), current_millis())}
