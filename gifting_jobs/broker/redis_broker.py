@@ -32,6 +32,7 @@ from gifting_jobs.broker import scripts, stats
 from gifting_jobs.broker.bands import band_queues, logical_queue
 from gifting_jobs.broker.breaker import DEFAULT_OPEN_SECONDS, CircuitBreaker
 from gifting_jobs.broker.consumer import ReleasingConsumer, redis_message_id
+from gifting_jobs.broker.group_commit import GroupCommit
 from gifting_jobs.broker.keys import (
     DEAD_SUFFIX,
     DELAY_SUFFIX,
@@ -173,9 +174,21 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
         self._orphan_candidates: dict[str, set[str]] = {}
         self._send_unique = self.client.register_script(scripts.SEND_UNIQUE)
         self._compare_and_delete = self.client.register_script(scripts.COMPARE_AND_DELETE)
-        self._ack = self.client.register_script(scripts.ACK)
+        self._ack_batch = self.client.register_script(scripts.ACK_BATCH)
+        self._deliveries_prefix = self.keys.deliveries("")
+        # ACK_BATCH's key prefixes: the queue, this worker's acks, lock, deliveries, starts, messages suffix.
+        self._ack_prefixes = (
+            self.keys.queue(""),
+            self.keys.acks(self.broker_id, ""),
+            self.keys.lock(""),
+            self._deliveries_prefix,
+            self.keys.starts(""),
+            MESSAGES_SUFFIX,
+        )
+        self._acks: GroupCommit[tuple[Any, ...]] = GroupCommit(self._send_acks)
         self._nack_cleanup = self.client.register_script(scripts.NACK_CLEANUP)
         self._count = self.client.register_script(scripts.COUNT)
+        self._fetch = self.client.register_script(scripts.FETCH)
         self._take_mark = self.client.register_script(scripts.TAKE_MARK)
         #: Provider rate limits, cooldowns and snoozes (see `gifting_jobs.ratelimits`).
         self.limits = ProviderLimits(self)
@@ -445,7 +458,47 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
     # worker are never blamed for its death.
 
     def do_fetch(self, queue_name: str, prefetch: int) -> list[bytes]:
-        """Dramatiq's fetch, then one call counting the fetched messages (delay queues excepted)."""
+        """Dramatiq's fetch and one more delivery counted per fetched message (delay queues excepted), in one call.
+
+        A fetch that Dramatiq would run its maintenance with (`maintenance_chance`
+        per million) goes through Dramatiq's script instead, then counts apart.
+        """
+        if self._should_do_maintenance("fetch"):
+            return self._fetch_with_maintenance(queue_name, prefetch)
+        counted = not queue_name.endswith(DELAY_SUFFIX)
+        raw_ids, messages, counts = self._run(
+            self._fetch,
+            [
+                self.keys.heartbeats,
+                self.keys.queue(queue_name),
+                self.keys.acks(self.broker_id, queue_name),
+                self.keys.messages(queue_name),
+            ],
+            [
+                current_millis(),
+                self.broker_id,
+                min(prefetch, self._max_unpack_size()),
+                self._deliveries_prefix,
+                DELIVERIES_TTL_MS,
+                int(counted),
+            ],
+        )
+        if not raw_ids:
+            return []
+        # Messages gone from the hash come back as None; Dramatiq's consumer skips them.
+        ids = [_text(rid) for rid, data in zip(raw_ids, messages, strict=True) if data is not None]
+        with self._held_lock:
+            self._held.update(dict.fromkeys(ids, queue_name))
+        if counted:
+            self._fetch_counts.update(
+                (_text(rid), int(count))
+                for rid, data, count in zip(raw_ids, messages, counts, strict=True)
+                if data is not None
+            )
+        return cast(list[bytes], messages)
+
+    def _fetch_with_maintenance(self, queue_name: str, prefetch: int) -> list[bytes]:
+        """Dramatiq's fetch with its maintenance, then one call counting the fetched messages."""
         messages: list[bytes] = self._dispatch("fetch")(queue_name, prefetch)
         if not messages:
             return messages
@@ -492,13 +545,9 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
         if self.counters:
             self._outcomes[redis_message_id] = outcome
 
-    def _count_call(
-        self, queue_name: str, outcome: stats.Outcome | None, now_ms: int, *, dead: bool = False
-    ) -> tuple[list[str], list[Any]]:
-        """The COUNT_OUTCOME keys and arguments of a message's ack or nack (all empty: nothing to count)."""
-        if outcome is None:
-            return ["", "", ""], ["", "", 0, 0, "", 0]
-        # Keys and expiries change once a minute; the ack of every job in it reuses them
+    def _count_keys(self, now_ms: int) -> tuple[list[str], tuple[int, int]]:
+        """The counters' keys (minute bucket, hour bucket, totals) at `now_ms`, and the buckets' expiries."""
+        # They change once a minute; every ack and nack in it reuses them
         # (one tuple, read and replaced whole: consumer threads ack concurrently).
         cached_minute, keys, expiries = self._count_cache
         if now_ms // stats.MINUTE_MS != cached_minute:
@@ -506,55 +555,59 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
             keys = [self.keys.stats_minute(minute), self.keys.stats_hour(hour), self.keys.stats_totals]
             expiries = (minute_until, hour_until)
             self._count_cache = (minute, keys, expiries)
+        return keys, expiries
+
+    def _count_fields(self, queue_name: str, outcome: stats.Outcome | None, *, dead: bool = False) -> tuple[Any, ...]:
+        """COUNT_OUTCOME's per-message arguments (counters, label, bound, duration_us); "" counters: none."""
+        if outcome is None:
+            return ("", "", "", 0)
         label = self._labels.get((queue_name, outcome.actor_name))
         if label is None:
             label = self._labels[queue_name, outcome.actor_name] = stats.label(queue_name, outcome.actor_name)
         counters = (*outcome.counters, stats.Counter.DEAD) if dead else outcome.counters
-        return (
-            keys,
-            [
-                stats.counters_argument(counters),
-                label,
-                *expiries,
-                outcome.bound,
-                stats.duration_us(outcome.duration_ms),
-            ],
-        )
+        return (stats.counters_argument(counters), label, outcome.bound, stats.duration_us(outcome.duration_ms))
 
     def do_ack(self, queue_name: str, redis_message_id: str) -> None:
         """Acknowledge, free the job id if the job is over, and count its outcome, in one script.
 
-        The finishing state is dropped only once the script ran: when Redis
-        fails midway, Dramatiq retries the ack (the script is idempotent), and
-        the retry must still free the id or it leaks until the lock's TTL.
-        A timeout is raised as a connection error, which Dramatiq retries.
+        Acks of a process's threads that come in while one is in flight go
+        together in the next call (`group_commit`); each returns once its own
+        is written. The finishing state is dropped only once the script ran:
+        when Redis fails midway, Dramatiq retries the ack (the script is
+        idempotent), and the retry must still free the id or it leaks until
+        the lock's TTL. A timeout is raised as a connection error, which
+        Dramatiq retries.
         """
         job_id, owner = self._finishing.get(redis_message_id, ("", ""))
-        now = current_millis()
-        count_keys, count_args = self._count_call(queue_name, self._outcomes.get(redis_message_id), now)
+        entry = (
+            queue_name,
+            redis_message_id,
+            job_id,
+            owner,
+            *self._count_fields(queue_name, self._outcomes.get(redis_message_id)),
+        )
         with _retried_by_dramatiq():
-            self._run(
-                self._ack,
-                [
-                    self.keys.heartbeats,
-                    self.keys.acks(self.broker_id, queue_name),
-                    self.keys.messages(queue_name),
-                    self.keys.deliveries(redis_message_id),
-                    self.keys.starts(redis_message_id),
-                    self.keys.lock(job_id) if job_id else "",
-                    *count_keys,
-                ],
-                [now, self.broker_id, redis_message_id, owner, *count_args],
-            )
+            self._acks.submit(entry)
         self._forget(redis_message_id)
+
+    def _send_acks(self, entries: list[tuple[Any, ...]]) -> None:
+        """One ACK_BATCH call acknowledging `entries` (see `do_ack`)."""
+        now = current_millis()
+        count_keys, expiries = self._count_keys(now)
+        args: list[Any] = [now, self.broker_id, *expiries, *self._ack_prefixes]
+        for entry in entries:
+            args.extend(entry)
+        self._run(self._ack_batch, [self.keys.heartbeats, *count_keys], args)
 
     def do_nack(self, queue_name: str, redis_message_id: str) -> None:
         # Dead-lettering is rare: Dramatiq's nack, then one script for our cleanup
         # and the dead-letter count. Each step is idempotent, and the finishing
         # state is kept until both succeeded (see do_ack).
         job_id, owner = self._finishing.get(redis_message_id, ("", ""))
-        outcome = self._outcomes.get(redis_message_id)
-        count_keys, count_args = self._count_call(queue_name, outcome, current_millis(), dead=True)
+        count_keys, expiries = self._count_keys(current_millis())
+        counters, label, bound, duration_us = self._count_fields(
+            queue_name, self._outcomes.get(redis_message_id), dead=True
+        )
         with _retried_by_dramatiq():
             self._dispatch("nack")(queue_name, redis_message_id)
             self._run(
@@ -565,7 +618,7 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
                     self.keys.lock(job_id) if job_id else "",
                     *count_keys,
                 ],
-                [owner, *count_args],
+                [owner, counters, label, *expiries, bound, duration_us],
             )
         self._forget(redis_message_id)
 

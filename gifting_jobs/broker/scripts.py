@@ -84,16 +84,16 @@ return 0
 """
 
 # Count a processed message in its minute's and hour's buckets, and in the
-# totals and the duration histogram (see `keys` and `stats`); `minute` is ""
-# when nothing is counted. `counters` is a comma-separated list
-# ("processed,failed,retried"), `label` is "<queue>|<actor>", `bound` the
-# histogram bucket of the duration ("" for none), `duration_us` an integer.
+# totals and the duration histogram (see `keys` and `stats`). `counters` is a
+# comma-separated list ("processed,failed,retried"), "" when nothing is
+# counted; `label` is "<queue>|<actor>", `bound` the histogram bucket of the
+# duration ("" for none), `duration_us` an integer.
 # A success costs four HINCRBYs inside a script the ack runs anyway: a bucket
 # gets its expiry only with a new field (the first HINCRBY that answers 1), and
 # the processed total is the histogram's count, not a field of its own.
 COUNT_OUTCOME = """
 local function count_outcome(minute, hour, totals, counters, label, minute_until, hour_until, bound, duration_us)
-  if minute == '' then return end
+  if counters == '' then return end
   for counter in string.gmatch(counters, '[^,]+') do
     local field = counter .. '|' .. label
     if redis.call('hincrby', minute, field, 1) == 1 then redis.call('expireat', minute, minute_until) end
@@ -109,26 +109,32 @@ end
 
 # Dramatiq's `ack` (heartbeat, unack, drop the message: the keys of its
 # dispatch.lua), plus dropping the message's delivery counters, when the job
-# is over freeing its id, and counting the outcome (COUNT_OUTCOME), in one
-# call: an ack costs the round trip a bare ack costs. The outcome is counted
-# only when the message left the ack set now, so an ack Dramatiq retries
-# (its reply lost) never counts twice.
-# KEYS: heartbeats, this worker's acks set of the queue, queue messages hash,
-# deliveries counter, starts counter, lock (or "" when the job goes on),
-# minute bucket, hour bucket, totals (or "" x3: nothing counted).
-# ARGV: timestamp, worker id, redis message id, owner, counters, label,
-# minute expiry, hour expiry (unix s), bound, duration_us.
-ACK = (
+# is over freeing its id, and counting the outcome (COUNT_OUTCOME), for every
+# message of a batch (`group_commit`: the acks of a worker's threads that came
+# in while its previous ack call was in flight) in one call. An outcome is
+# counted only when the message left the ack set now, so an ack Dramatiq
+# retries (its reply lost) never counts twice.
+# KEYS: heartbeats, minute bucket, hour bucket, totals.
+# ARGV: timestamp, worker id, minute expiry, hour expiry (unix s), then the key
+# prefixes: queue, this worker's acks, lock, deliveries, starts, and the
+# messages hash suffix; then per message 8 values: physical queue,
+# redis message id, job id ("" when the job goes on), owner, counters ("":
+# nothing counted), label, bound, duration_us.
+ACK_BATCH = (
     COUNT_OUTCOME
     + """
 redis.call('zadd', KEYS[1], ARGV[1], ARGV[2])
-if redis.call('srem', KEYS[2], ARGV[3]) > 0 then
-  redis.call('hdel', KEYS[3], ARGV[3])
-  count_outcome(KEYS[7], KEYS[8], KEYS[9], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10])
-end
-redis.call('del', KEYS[4], KEYS[5])
-if KEYS[6] ~= '' and redis.call('get', KEYS[6]) == ARGV[4] then
-  redis.call('del', KEYS[6])
+for i = 11, #ARGV, 8 do
+  local queue, rid, job_id = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if redis.call('srem', ARGV[6] .. queue, rid) > 0 then
+    redis.call('hdel', ARGV[5] .. queue .. ARGV[10], rid)
+    count_outcome(KEYS[2], KEYS[3], KEYS[4], ARGV[i + 4], ARGV[i + 5], ARGV[3], ARGV[4], ARGV[i + 6], ARGV[i + 7])
+  end
+  redis.call('del', ARGV[8] .. rid, ARGV[9] .. rid)
+  if job_id ~= '' then
+    local lock = ARGV[7] .. job_id
+    if redis.call('get', lock) == ARGV[i + 3] then redis.call('del', lock) end
+  end
 end
 """
 )
@@ -138,7 +144,7 @@ end
 # and count the dead letter (COUNT_OUTCOME), in one call. Counted only when the
 # delivery counter was still there, so a retried nack never counts twice.
 # KEYS: deliveries counter, starts counter, lock (or ""), minute bucket, hour
-# bucket, totals (or "" x3). ARGV: owner, then COUNT_OUTCOME's arguments as in ACK.
+# bucket, totals (or "" x3). ARGV: owner, then COUNT_OUTCOME's arguments.
 NACK_CLEANUP = (
     COUNT_OUTCOME
     + """
@@ -150,6 +156,35 @@ if KEYS[3] ~= '' and redis.call('get', KEYS[3]) == ARGV[1] then
 end
 """
 )
+
+# Dramatiq's `fetch` (heartbeat, pop up to `prefetch` ids, add them to this
+# worker's ack set, read their data: as its dispatch.lua, less the maintenance
+# that a fetch runs by chance, for which the broker calls Dramatiq's script),
+# plus one more delivery counted per message, in one call.
+# KEYS: heartbeats, queue, this worker's acks set of the queue, messages hash.
+# ARGV: timestamp, worker id, prefetch, deliveries key prefix, ttl_ms, "1" to
+# count deliveries ("0": a delay queue, whose messages are counted when due).
+# Returns {ids, data (nil where gone), counts}.
+FETCH = """
+redis.call('zadd', KEYS[1], ARGV[1], ARGV[2])
+local ids = {}
+for i = 1, tonumber(ARGV[3]) do
+  local id = redis.call('lpop', KEYS[2])
+  if not id then break end
+  ids[i] = id
+  redis.call('sadd', KEYS[3], id)
+end
+if #ids == 0 then return {{}, {}, {}} end
+local counts = {}
+if ARGV[6] == '1' then
+  for i, id in ipairs(ids) do
+    local key = ARGV[4] .. id
+    counts[i] = redis.call('incr', key)
+    redis.call('pexpire', key, ARGV[5])
+  end
+end
+return {ids, redis.call('hmget', KEYS[4], unpack(ids)), counts}
+"""
 
 # Count one more fetch of each message. KEYS: delivery counters. ARGV: ttl_ms.
 COUNT = """

@@ -2,7 +2,7 @@
 
 Every acknowledged or dead-lettered message adds to counters per job type
 (actor name) and logical queue, inside the script call that acks it (see
-`scripts.ACK` and `scripts.NACK_CLEANUP`): no extra round trip per job.
+`scripts.ACK_BATCH` and `scripts.NACK_CLEANUP`): no extra round trip per job.
 
 - processed: every attempt that ran (succeeded, failed, or snoozed by a rate limit);
 - failed: attempts that raised (snoozes excepted);
