@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any, NamedTuple, cast
-from uuid import uuid4
 
 import redis
 from dramatiq.broker import Consumer, MessageProxy
@@ -77,6 +77,11 @@ DELIVERIES_TTL_MS = 7 * 24 * 3600 * 1000
 NAMESPACE_SCAN_COUNT = 500
 #: Dramatiq's message fields, in its order: what `Message.asdict` reads, without looking them up per send.
 MESSAGE_FIELDS = tuple(field.name for field in dataclasses.fields(Message))
+
+
+def new_redis_message_id() -> str:
+    """A fresh Redis message id: 128 random bits in hex (a tenth of the cost of `str(uuid4())` per send)."""
+    return os.urandom(16).hex()
 
 
 def _text(value: bytes | str) -> str:
@@ -324,7 +329,7 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
         lane = quarantine_queue(logical_queue(message.queue_name))
         moved = message.copy(
             queue_name=lane,
-            options={"redis_message_id": str(uuid4()), QUARANTINED_FROM: message.queue_name},
+            options={"redis_message_id": new_redis_message_id(), QUARANTINED_FROM: message.queue_name},
         )
         moved.options.pop(MOVED_TO_QUARANTINE, None)
         self._run(
@@ -427,7 +432,7 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
         copy, and building it cost every send a few microseconds.
         """
         fields = {name: getattr(message, name) for name in MESSAGE_FIELDS}
-        options = fields["options"] = {**message.options, "redis_message_id": str(uuid4())}
+        options = fields["options"] = {**message.options, "redis_message_id": new_redis_message_id()}
         queue_name = message.queue_name
         if delay_ms is not None:
             queue_name = fields["queue_name"] = dq_name(queue_name)
