@@ -39,7 +39,9 @@ class DeadLetters(Middleware):
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         quarantined = QUARANTINED_FROM in message.options
         self.gate.enter(alone=quarantined)
-        starts = message.options.pop("starts_after_crash", 0)
+        # Counted once through the gate: a job waiting there while the one running
+        # alone kills the process never ran, and must not be blamed for it.
+        starts = _starts_after_crash(broker, message)
         if not starts:
             return
         if not quarantined:
@@ -93,3 +95,11 @@ class DeadLetters(Middleware):
             error_message=message.options.get("error_message", str(exception)),
             traceback=message.options.get("traceback", ""),
         )
+
+
+def _starts_after_crash(broker: Broker, message: MessageProxy) -> int:
+    """0 for a first delivery; else count this start of a redelivered job's message and return the count."""
+    redis_message_id = message.options.get("redis_message_id")
+    if "job_id" not in message.options or redis_message_id is None:
+        return 0
+    return as_redis_broker(broker).starts_after_crash(redis_message_id)

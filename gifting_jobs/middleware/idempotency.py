@@ -1,4 +1,4 @@
-"""Per-job state in Redis: delivery counts, and freeing the job id when the job is over."""
+"""Freeing the job id in Redis when the job is over."""
 
 from __future__ import annotations
 
@@ -12,19 +12,12 @@ from gifting_jobs.broker.redis_broker import MOVED_TO_QUARANTINE
 
 
 class Idempotency(Middleware):
-    """Counts starts of redelivered messages (for the crash cap) and frees the job id once the job is done.
+    """Frees the job id once the job is done (the crash cap's start counting is `DeadLetters`').
 
     A job is over when it succeeded, was dead-lettered (`message.failed`) or
     skipped; while it waits for a retry its id stays taken, so an equal job
     enqueued meanwhile is deduplicated.
     """
-
-    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
-        redis_message_id = message.options.get("redis_message_id")
-        if "job_id" in message.options and redis_message_id is not None:
-            starts = as_redis_broker(broker).starts_after_crash(redis_message_id)
-            if starts:
-                message.options["starts_after_crash"] = starts
 
     def after_process_message(
         self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 from django.conf import settings
+from dramatiq.broker import MessageProxy
 from dramatiq.message import Message
 
 from gifting_jobs.broker.keys import quarantine_queue
 from gifting_jobs.dispatch import enqueue
+from gifting_jobs.middleware import DeadLetters
 from gifting_jobs.models import FailedJob
 from tests.conftest import wait_until
 from tests.integration.spine.conftest import make_broker
@@ -110,3 +114,42 @@ def test_requeue_orphans__a_closed_consumers_unhanded_prefetch_is_handed_back(cl
     assert [m.message_id for m in queued(jobs[0].queue)] == [
         j.message_id for j in jobs if j.message_id != handed_out.message_id
     ]
+
+
+def test_quarantine__a_job_waiting_at_the_gate_is_not_counted_as_started(clean_broker, transactional_db):
+    # Given a quarantined message redelivered after its worker died (its second fetch)
+    job = enqueue("test_record", {"key": "waiting", "triggered_by": "manual"}, {})
+    (data,) = clean_broker.do_fetch(job.queue, 1)
+    clean_broker.quarantine(Message.decode(data))
+    lane = quarantine_queue(job.queue)
+    other = make_broker(settings.REDIS_URL)
+    assert len(other.do_fetch(lane, 1)) == 1
+    die(clean_broker, other)
+    assert clean_broker.requeue_dead_workers() == 1
+    (data,) = clean_broker.do_fetch(lane, 1)
+    message = MessageProxy(Message.decode(data))
+    starts_key = clean_broker.keys.starts(message.options["redis_message_id"])
+
+    # When it reaches the gate while another quarantined job runs alone in the process
+    dead_letters = DeadLetters()
+    running_alone, finish = threading.Event(), threading.Event()
+
+    def alone() -> None:
+        dead_letters.gate.enter(alone=True)
+        running_alone.set()
+        finish.wait(10)
+        dead_letters.gate.leave()
+
+    threading.Thread(target=alone, daemon=True).start()
+    assert running_alone.wait(10)
+    waiting = threading.Thread(target=dead_letters.before_process_message, args=(clean_broker, message), daemon=True)
+    waiting.start()
+    wait_until(lambda: dead_letters.gate._writers_waiting == 1, what="the job waiting at the gate")
+
+    # Then no start is counted while it waits (a crash now would not blame it); its start counts once it runs
+    assert clean_broker.client.get(starts_key) is None
+    finish.set()
+    waiting.join(10)
+    assert not waiting.is_alive()
+    assert int(clean_broker.client.get(starts_key)) == 1
+    dead_letters.gate.leave()
