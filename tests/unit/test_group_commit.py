@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import pytest
 
@@ -48,56 +48,48 @@ def test_submit__alone_is_sent_at_once_in_a_batch_of_its_own():
     assert send.batches == [[1], [2]]
 
 
-def test_submit__entries_arriving_while_a_call_is_in_flight_go_together_in_the_next_call():
-    send = Recorder()
+def behind_a_call_in_flight(send: Recorder, gathering: list[int]) -> tuple[Future[None], list[Future[None]]]:
+    """Submit 0 and hold its call in flight, submit `gathering` meanwhile, then release: the futures of both."""
     commit = GroupCommit(send)
     send.release.clear()
-    with ThreadPoolExecutor(max_workers=6) as pool:
+    with ThreadPoolExecutor(max_workers=1 + len(gathering)) as pool:
         first = pool.submit(commit.submit, 0)
         assert send.in_flight.wait(WAIT)
-        others = [pool.submit(commit.submit, n) for n in range(1, 6)]
-        wait_until(gathered(commit, 5), interval=0.001)
+        others = [pool.submit(commit.submit, n) for n in gathering]
+        wait_until(gathered(commit, len(gathering)), interval=0.001)
         assert not any(future.done() for future in others), "returned before its entry was written"
         send.release.set()
-        for future in [first, *others]:
-            future.result(timeout=WAIT)
+        wait([first, *others], timeout=WAIT)
+    return first, others
 
-    assert send.batches[0] == [0]
-    assert sorted(send.batches[1]) == [1, 2, 3, 4, 5]
-    assert len(send.batches) == 2
+
+def test_submit__entries_arriving_while_a_call_is_in_flight_go_together_in_the_next_call():
+    send = Recorder()
+
+    first, others = behind_a_call_in_flight(send, [1, 2, 3, 4, 5])
+
+    assert first.result() is None and all(future.result() is None for future in others)
+    assert [sorted(batch) for batch in send.batches] == [[0], [1, 2, 3, 4, 5]]
 
 
 def test_submit__a_failed_call_raises_in_its_thread_only_and_the_next_batch_goes_on():
     send = Recorder(failures={0: ConnectionError("redis went away")})
-    commit = GroupCommit(send)
-    send.release.clear()
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        first = pool.submit(commit.submit, 0)
-        assert send.in_flight.wait(WAIT)
-        following = [pool.submit(commit.submit, n) for n in (1, 2)]
-        wait_until(gathered(commit, 2), interval=0.001)
-        send.release.set()
-        with pytest.raises(ConnectionError, match="redis went away"):
-            first.result(timeout=WAIT)
-        for future in following:
-            assert future.result(timeout=WAIT) is None
 
+    first, others = behind_a_call_in_flight(send, [1, 2])
+
+    with pytest.raises(ConnectionError, match="redis went away"):
+        first.result()
+    assert all(future.result() is None for future in others)
     assert [sorted(batch) for batch in send.batches] == [[0], [1, 2]]
 
 
 def test_submit__every_thread_of_a_failed_batch_raises_its_own_copy_of_the_error():
     send = Recorder(failures={1: ConnectionError("lost")})
-    commit = GroupCommit(send)
-    send.release.clear()
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        first = pool.submit(commit.submit, 0)
-        assert send.in_flight.wait(WAIT)
-        failing = [pool.submit(commit.submit, n) for n in (1, 2, 3)]
-        wait_until(gathered(commit, 3), interval=0.001)
-        send.release.set()
-        first.result(timeout=WAIT)
-        errors = [future.exception(timeout=WAIT) for future in failing]
 
+    first, others = behind_a_call_in_flight(send, [1, 2, 3])
+
+    errors = [future.exception() for future in others]
+    assert first.result() is None
     assert [sorted(batch) for batch in send.batches] == [[0], [1, 2, 3]]
     assert all(isinstance(error, ConnectionError) and str(error) == "lost" for error in errors)
     assert len({id(error) for error in errors}) == 3
