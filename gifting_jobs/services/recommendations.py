@@ -71,7 +71,9 @@ from gifting_jobs.text_search import (
     STRONG_WEIGHTS,
     LruCache,
     phrase_lexemes,
-    tsquery_literal,
+    spelling_lexemes,
+    spelling_variants,
+    tsquery_any,
 )
 
 logger = logging.getLogger(__name__)
@@ -169,18 +171,28 @@ def product_tags(product: Product) -> frozenset[str]:
 
 
 def dislike_pattern(dislikes: Sequence[str]) -> str | None:
-    """A Postgres regex (ARE) matching any dislike phrase as whole words, singular or plural."""
+    """A Postgres regex (ARE) matching any dislike phrase as whole words, singular or plural, in any spelling."""
     alternatives = []
     for phrase in dislikes:
-        words = [re.escape(w) for w in phrase.split()]
+        words = phrase.split()
         if not words:
             continue
-        stem = re.escape(singular(phrase.split()[-1]))
-        last = f"(?:{stem[:-1]}(?:y|ies)|{stem}s)" if stem.endswith("y") else f"{stem}(?:s|es)?"
-        alternatives.append(r"\s+".join([*words[:-1], last]))
+        leading = [_either([re.escape(x) for x in (w, *spelling_variants(w))]) for w in words[:-1]]
+        last = _either([_plural_pattern(w) for w in (singular(words[-1]), *spelling_variants(words[-1]))])
+        alternatives.append(r"\s+".join([*leading, last]))
     if not alternatives:
         return None
     return r"\m(?:" + "|".join(alternatives) + r")\M"
+
+
+def _plural_pattern(word: str) -> str:
+    stem = re.escape(word)
+    return f"(?:{stem[:-1]}(?:y|ies)|{stem}s)" if stem.endswith("y") else f"{stem}(?:s|es)?"
+
+
+def _either(patterns: Sequence[str]) -> str:
+    """One word's spellings (as patterns) as one group."""
+    return patterns[0] if len(patterns) == 1 else "(?:" + "|".join(patterns) + ")"
 
 
 _vector_cache = LruCache(PHRASE_CACHE_SIZE)
@@ -221,7 +233,8 @@ class PhraseTerms:
 
     `dislikes` keep only the stems the interests do not use, with the phrase's
     full stem count: "noisy party games" beside "strategy board games" is
-    ('noisi', 'parti') of 3.
+    ('noisi', 'parti') of 3. `spellings` are the stems of other spellings of
+    a word, searched with it: ('whiski', ('whiskey',)).
     """
 
     interests: tuple[str, ...] = ()
@@ -229,6 +242,7 @@ class PhraseTerms:
     dislikes: tuple[str, ...] = ()
     dislike_lexemes: tuple[tuple[str, ...], ...] = ()
     dislike_sizes: tuple[int, ...] = ()
+    spellings: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def for_phrases(cls, interests: Sequence[str], dislikes: Sequence[str]) -> PhraseTerms:
@@ -243,15 +257,22 @@ class PhraseTerms:
             dislikes=dislikes,
             dislike_lexemes=tuple(tuple(x for x in phrase if x not in shared) for phrase in disliked),
             dislike_sizes=tuple(len(phrase) for phrase in disliked),
+            spellings=tuple(sorted(spelling_lexemes([*interests, *dislikes]).items())),
         )
 
     @property
     def searchable(self) -> bool:
         return any(self.interest_lexemes)
 
+    def spelt(self, lexeme: str) -> tuple[str, ...]:
+        """The stem and the stems of its word's other spellings."""
+        return (lexeme, *dict(self.spellings).get(lexeme, ()))
+
     def any_interest_query(self) -> str:
-        """A tsquery matching a product with any interest stem."""
-        return " | ".join(tsquery_literal(x) for x in sorted({x for phrase in self.interest_lexemes for x in phrase}))
+        """A tsquery matching a product with any interest stem, in any spelling."""
+        return tsquery_any(
+            sorted({x for phrase in self.interest_lexemes for lexeme in phrase for x in self.spelt(lexeme)})
+        )
 
     def _coverage_sql(self, lexemes: tuple[str, ...], size: int, body_credit: float) -> tuple[str, list[Any]]:
         """SQL of the share of a phrase's stems in `search_vector`, title and tags counting fully."""
@@ -259,14 +280,15 @@ class PhraseTerms:
             return "0.0::float8", []
         parts, params = [], []
         for lexeme in lexemes:
+            spelt = self.spelt(lexeme)
             if body_credit:
                 parts.append(
                     "CASE WHEN search_vector @@ %s::tsquery THEN 1.0 WHEN search_vector @@ %s::tsquery THEN %s ELSE 0.0 END"
                 )
-                params += [tsquery_literal(lexeme, STRONG_WEIGHTS), tsquery_literal(lexeme), body_credit]
+                params += [tsquery_any(spelt, STRONG_WEIGHTS), tsquery_any(spelt), body_credit]
             else:
                 parts.append("CASE WHEN search_vector @@ %s::tsquery THEN 1.0 ELSE 0.0 END")
-                params.append(tsquery_literal(lexeme))
+                params.append(tsquery_any(spelt))
         return f"(({' + '.join(parts)}) / {size:d})::float8", params
 
     def coverage(self, body_credit: float) -> Sql:

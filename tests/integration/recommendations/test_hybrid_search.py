@@ -23,7 +23,7 @@ from gifting_jobs.services.recommendations import (
     phrase_vectors,
     recommend_for_profile,
 )
-from gifting_jobs.text_search import phrase_lexemes
+from gifting_jobs.text_search import phrase_lexemes, spelling_lexemes
 from tests.data.relevance import PRODUCTS_BY_KEY, create_products, create_profile
 
 
@@ -50,6 +50,29 @@ def test_phrase_terms__a_dislike_keeps_only_the_words_the_interests_do_not_use(d
     assert terms.interest_lexemes == (("board", "game", "strategi"), ("puzzl",))
     assert terms.dislike_lexemes == (("noisi", "parti"),)
     assert terms.dislike_sizes == (3,)
+
+
+def test_spelling_lexemes__other_spellings_by_the_stem_they_stand_in_for(db):
+    assert spelling_lexemes(["single malt whisky", "Colour pencils", "hiking"]) == {
+        "whiski": ("whiskey",),
+        "colour": ("color",),
+    }
+    assert spelling_lexemes(["hiking"]) == {}
+
+
+def test_hybrid_search__an_interest_finds_its_words_in_another_spelling(gifter, catalog):
+    # Given a product that spells the interest's word the other way
+    odd = create_products((replace(PRODUCTS_BY_KEY["p23"], key="odd", title="Crystal Whiskey Decanter", tags=()),))[
+        "odd"
+    ]
+    profile = create_profile(gifter, {"interests": ["single malt whisky"]})
+    query = ProductQuery.for_profile(profile, facets_of(profile))
+
+    candidates, _ = hybrid_candidates(query, count=10)
+
+    found = {c.product_id: c for c in candidates}
+    assert odd.pk in found
+    assert found[odd.pk].coverage[0] == pytest.approx(1 / 3)  # "whisky" of "single malt whisky"
 
 
 def test_hybrid_search__full_text_finds_what_the_vector_search_misses(gifter, catalog):
