@@ -41,6 +41,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Concat
 
 from gifting_jobs.answers import facets_of, singular
+from gifting_jobs.audiences import Audience, audiences_in
 from gifting_jobs.exceptions import (
     FieldError,
     JobError,
@@ -478,8 +479,14 @@ class Candidate:
     def enrichment(self) -> Any:
         return self.columns[_ENRICHMENT_COLUMN]
 
+    def audiences(self) -> frozenset[Audience]:
+        """Who the product is for when not a grown-up, by its title and CMS tags."""
+        tags = self.columns[_TAGS_COLUMN]
+        return audiences_in([self.columns[_TITLE_COLUMN] or "", *(str(t) for t in tags or ())])
+
 
 _ENRICHMENT_COLUMN = _PRODUCT_COLUMNS.index("enrichment")
+_TITLE_COLUMN, _TAGS_COLUMN = _PRODUCT_COLUMNS.index("title"), _PRODUCT_COLUMNS.index("tags")
 
 
 def _fetch_candidates(statement: Sql) -> list[Candidate]:
@@ -618,6 +625,8 @@ class ProfileSignals:
     interest_tags: frozenset[str]
     #: Tags a dislike names and no interest does (a dislike never removes a liked tag).
     dislike_tags: frozenset[str]
+    #: Who, other than grown-ups, the profile buys for (a pet, a child).
+    audiences: frozenset[str] = frozenset()
 
     @classmethod
     def for_profile(cls, facets: dict[str, Any], terms: PhraseTerms, *, model_name: str) -> ProfileSignals:
@@ -629,6 +638,7 @@ class ProfileSignals:
             dislike_vectors=vectors[len(terms.interests) :] if vectors is not None else empty,
             interest_tags=interest_tags,
             dislike_tags=frozenset(facets.get("dislike_tags") or ()) - interest_tags,
+            audiences=frozenset(facets.get("audiences") or ()),
         )
 
     def pool(self, candidates: Sequence[Candidate], vectors: np.ndarray, terms: PhraseTerms) -> PoolSignals:
@@ -648,6 +658,7 @@ class ProfileSignals:
             dislike_similarity=similarity(self.dislike_vectors),
             has_interest_tag=np.array([bool(t & self.interest_tags) for t in tags], dtype=bool),
             has_dislike_tag=np.array([bool(t & self.dislike_tags) for t in tags], dtype=bool),
+            has_other_audience=np.array([bool(c.audiences() - self.audiences) for c in candidates], dtype=bool),
         )
 
 
