@@ -16,7 +16,9 @@ embedding model, budget, no dislike phrase in the text):
 - `before`: the ranker before hybrid search (vector search, MMR 0.7, a dislike's tag excludes);
 - `cosine`: plain cosine of the profile's and the products' vectors, nothing else.
 `--set name=value` overrides a `RankingWeights` or `SearchTuning` field of `hybrid`
-(tuning runs; report the defaults). The held-out split is never tuned on.
+(tuning runs; report the defaults). The held-out split is never tuned on:
+`--tuning-only` leaves its profiles out altogether (not even created), for
+tuning runs and per-profile figures.
 """
 
 from __future__ import annotations
@@ -134,22 +136,26 @@ def labelled_set(tuning: Any) -> dict[str, dict[str, float]]:
     }
 
 
-def gift_set(tuning: Any) -> tuple[dict[str, list[Any]], Any]:
-    """Scores per ranker on every profile of the independent set."""
+def gift_set(tuning: Any, *, tuning_only: bool = False) -> tuple[dict[str, list[Any]], Any]:
+    """Scores per ranker on every profile of the independent set (of its tuning split only, if asked)."""
     from django.contrib.auth import get_user_model
 
     from tests.data import giftset
 
     data = giftset.load_giftset()
+    profiles = data.split("tuning") if tuning_only else data.profiles
     ids = giftset.ingest_products(data.products)
-    users = giftset.create_profiles(data.profiles, get_user_model())
-    return {name: giftset.evaluate(data.profiles, users, ids, rank) for name, rank in rankers(tuning).items()}, data
+    users = giftset.create_profiles(profiles, get_user_model())
+    return {name: giftset.evaluate(profiles, users, ids, rank) for name, rank in rankers(tuning).items()}, data
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a tuning value")
     parser.add_argument("--per-profile", action="store_true", help="print every profile's figures")
+    parser.add_argument(
+        "--tuning-only", action="store_true", help="leave the held-out profiles out (tuning runs never see them)"
+    )
     parser.add_argument(
         "--embedding-provider", help="EMBEDDING_PROVIDER to measure instead of the configured one (a dotted path)"
     )
@@ -170,23 +176,24 @@ def main() -> None:
     labelled = in_rollback(lambda: labelled_set(tuning))
     print(f"nDCG@{K}          labelled set  tuning split  held-out split")
     if giftset.GIFTSET_PATH.exists():
-        scores, _ = in_rollback(lambda: gift_set(tuning))
+        scores, _ = in_rollback(lambda: gift_set(tuning, tuning_only=args.tuning_only))
     else:
         scores = {}
         print(f"({giftset.GIFTSET_PATH} is missing: labelled set only)")
     for name in labelled:
         by_split = {
-            split: giftset.mean([s.ndcg for s in scores.get(name, []) if s.split == split])
-            for split in ("tuning", "held-out")
+            split: [s.ndcg for s in scores.get(name, []) if s.split == split] for split in ("tuning", "held-out")
         }
-        print(
-            f"{name:<17}{giftset.mean(list(labelled[name].values())):>12.3f}"
-            f"{by_split['tuning']:>14.3f}{by_split['held-out']:>16.3f}"
+        tuning_figure, held_out_figure = (
+            f"{giftset.mean(by_split[split]):.3f}" if by_split[split] else "-" for split in ("tuning", "held-out")
         )
+        print(f"{name:<17}{giftset.mean(list(labelled[name].values())):>12.3f}{tuning_figure:>14}{held_out_figure:>16}")
     if scores:
         hybrid = scores["hybrid"]
         for split in ("tuning", "held-out"):
             part = [s for s in hybrid if s.split == split]
+            if not part:
+                continue
             below = [s.key for s in part if s.ndcg <= s.random]
             print(
                 f"{split}: random order of the allowed products {giftset.mean([s.random for s in part]):.3f}; "
