@@ -61,6 +61,36 @@ def setup_django(database_url: str) -> None:
     call_command("migrate", verbosity=0)
 
 
+def widen_vector_columns(dimensions: int) -> None:
+    """Give the bench database's vector columns (and their HNSW indexes) `dimensions` dimensions, once.
+
+    The model fields too: their width was read from the settings at import,
+    and bulk updates cast to it.
+    """
+    from django.db import connection
+
+    from gifting_jobs.models import Product, TasteProfile
+
+    with connection.cursor() as cursor:
+        for model in (Product, TasteProfile):
+            model._meta.get_field("embedding").dimensions = dimensions
+            table = model._meta.db_table
+            cursor.execute(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = %s::regclass "
+                "AND attname = 'embedding'",
+                [table],
+            )
+            if cursor.fetchone()[0] == f"vector({dimensions})":
+                continue
+            [index] = [i for i in model._meta.indexes if i.name.endswith("_embedding_hnsw")]
+            cursor.execute(f'DROP INDEX IF EXISTS "{index.name}"')
+            cursor.execute(f'ALTER TABLE "{table}" ALTER COLUMN embedding TYPE vector({dimensions:d}) USING NULL')
+            cursor.execute(
+                f'CREATE INDEX "{index.name}" ON "{table}" USING hnsw (embedding vector_cosine_ops) '
+                "WITH (m = 16, ef_construction = 64)"
+            )
+
+
 def parse_overrides(pairs: list[str]) -> Any:
     """`SearchTuning` with `name=value` overrides applied to it or to its `RankingWeights`."""
     from gifting_jobs.services.recommendations import DEFAULT_TUNING
@@ -159,12 +189,24 @@ def main() -> None:
     parser.add_argument(
         "--embedding-provider", help="EMBEDDING_PROVIDER to measure instead of the configured one (a dotted path)"
     )
+    parser.add_argument(
+        "--vector-dimensions",
+        type=int,
+        help="vector width of that provider when not the migrated one: a bench database of its own is widened to it",
+    )
     args = parser.parse_args()
-    setup_django(bench_database_url(BENCH_DATABASE))
-    if args.embedding_provider:
+    dimensions = args.vector_dimensions
+    setup_django(bench_database_url(f"{BENCH_DATABASE}_{dimensions}" if dimensions else BENCH_DATABASE))
+    if args.embedding_provider or dimensions:
         from django.conf import settings
 
-        settings.GIFTING_JOBS = {**settings.GIFTING_JOBS, "EMBEDDING_PROVIDER": args.embedding_provider}
+        settings.GIFTING_JOBS = {
+            **settings.GIFTING_JOBS,
+            **({"EMBEDDING_PROVIDER": args.embedding_provider} if args.embedding_provider else {}),
+            **({"EMBEDDING_DIMENSIONS": dimensions} if dimensions else {}),
+        }
+    if dimensions:
+        widen_vector_columns(dimensions)
     from gifting_jobs.providers.embeddings import get_embedding_provider
 
     print(f"embedding model: {get_embedding_provider().model_name}")
