@@ -16,7 +16,9 @@ embedding model, budget, no dislike phrase in the text):
 - `before`: the ranker before hybrid search (vector search, MMR 0.7, a dislike's tag excludes);
 - `cosine`: plain cosine of the profile's and the products' vectors, nothing else.
 `--set name=value` overrides a `RankingWeights` or `SearchTuning` field of `hybrid`
-(tuning runs; report the defaults). The held-out split is never tuned on.
+(tuning runs; report the defaults). The held-out split is never tuned on:
+`--tuning-only` leaves its profiles out altogether (not even created), for
+tuning runs and per-profile figures.
 """
 
 from __future__ import annotations
@@ -57,6 +59,36 @@ def setup_django(database_url: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+def widen_vector_columns(dimensions: int) -> None:
+    """Give the bench database's vector columns (and their HNSW indexes) `dimensions` dimensions, once.
+
+    The model fields too: their width was read from the settings at import,
+    and bulk updates cast to it.
+    """
+    from django.db import connection
+
+    from gifting_jobs.models import Product, TasteProfile
+
+    with connection.cursor() as cursor:
+        for model in (Product, TasteProfile):
+            model._meta.get_field("embedding").dimensions = dimensions
+            table = model._meta.db_table
+            cursor.execute(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = %s::regclass "
+                "AND attname = 'embedding'",
+                [table],
+            )
+            if cursor.fetchone()[0] == f"vector({dimensions})":
+                continue
+            [index] = [i for i in model._meta.indexes if i.name.endswith("_embedding_hnsw")]
+            cursor.execute(f'DROP INDEX IF EXISTS "{index.name}"')
+            cursor.execute(f'ALTER TABLE "{table}" ALTER COLUMN embedding TYPE vector({dimensions:d}) USING NULL')
+            cursor.execute(
+                f'CREATE INDEX "{index.name}" ON "{table}" USING hnsw (embedding vector_cosine_ops) '
+                "WITH (m = 16, ef_construction = 64)"
+            )
 
 
 def parse_overrides(pairs: list[str]) -> Any:
@@ -134,16 +166,17 @@ def labelled_set(tuning: Any) -> dict[str, dict[str, float]]:
     }
 
 
-def gift_set(tuning: Any) -> tuple[dict[str, list[Any]], Any]:
-    """Scores per ranker on every profile of the independent set."""
+def gift_set(tuning: Any, *, tuning_only: bool = False) -> tuple[dict[str, list[Any]], Any]:
+    """Scores per ranker on every profile of the independent set (of its tuning split only, if asked)."""
     from django.contrib.auth import get_user_model
 
     from tests.data import giftset
 
     data = giftset.load_giftset()
+    profiles = data.split("tuning") if tuning_only else data.profiles
     ids = giftset.ingest_products(data.products)
-    users = giftset.create_profiles(data.profiles, get_user_model())
-    return {name: giftset.evaluate(data.profiles, users, ids, rank) for name, rank in rankers(tuning).items()}, data
+    users = giftset.create_profiles(profiles, get_user_model())
+    return {name: giftset.evaluate(profiles, users, ids, rank) for name, rank in rankers(tuning).items()}, data
 
 
 def main() -> None:
@@ -151,14 +184,29 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a tuning value")
     parser.add_argument("--per-profile", action="store_true", help="print every profile's figures")
     parser.add_argument(
+        "--tuning-only", action="store_true", help="leave the held-out profiles out (tuning runs never see them)"
+    )
+    parser.add_argument(
         "--embedding-provider", help="EMBEDDING_PROVIDER to measure instead of the configured one (a dotted path)"
     )
+    parser.add_argument(
+        "--vector-dimensions",
+        type=int,
+        help="vector width of that provider when not the migrated one: a bench database of its own is widened to it",
+    )
     args = parser.parse_args()
-    setup_django(bench_database_url(BENCH_DATABASE))
-    if args.embedding_provider:
+    dimensions = args.vector_dimensions
+    setup_django(bench_database_url(f"{BENCH_DATABASE}_{dimensions}" if dimensions else BENCH_DATABASE))
+    if args.embedding_provider or dimensions:
         from django.conf import settings
 
-        settings.GIFTING_JOBS = {**settings.GIFTING_JOBS, "EMBEDDING_PROVIDER": args.embedding_provider}
+        settings.GIFTING_JOBS = {
+            **settings.GIFTING_JOBS,
+            **({"EMBEDDING_PROVIDER": args.embedding_provider} if args.embedding_provider else {}),
+            **({"EMBEDDING_DIMENSIONS": dimensions} if dimensions else {}),
+        }
+    if dimensions:
+        widen_vector_columns(dimensions)
     from gifting_jobs.providers.embeddings import get_embedding_provider
 
     print(f"embedding model: {get_embedding_provider().model_name}")
@@ -170,23 +218,24 @@ def main() -> None:
     labelled = in_rollback(lambda: labelled_set(tuning))
     print(f"nDCG@{K}          labelled set  tuning split  held-out split")
     if giftset.GIFTSET_PATH.exists():
-        scores, _ = in_rollback(lambda: gift_set(tuning))
+        scores, _ = in_rollback(lambda: gift_set(tuning, tuning_only=args.tuning_only))
     else:
         scores = {}
         print(f"({giftset.GIFTSET_PATH} is missing: labelled set only)")
     for name in labelled:
         by_split = {
-            split: giftset.mean([s.ndcg for s in scores.get(name, []) if s.split == split])
-            for split in ("tuning", "held-out")
+            split: [s.ndcg for s in scores.get(name, []) if s.split == split] for split in ("tuning", "held-out")
         }
-        print(
-            f"{name:<17}{giftset.mean(list(labelled[name].values())):>12.3f}"
-            f"{by_split['tuning']:>14.3f}{by_split['held-out']:>16.3f}"
+        tuning_figure, held_out_figure = (
+            f"{giftset.mean(by_split[split]):.3f}" if by_split[split] else "-" for split in ("tuning", "held-out")
         )
+        print(f"{name:<17}{giftset.mean(list(labelled[name].values())):>12.3f}{tuning_figure:>14}{held_out_figure:>16}")
     if scores:
         hybrid = scores["hybrid"]
         for split in ("tuning", "held-out"):
             part = [s for s in hybrid if s.split == split]
+            if not part:
+                continue
             below = [s.key for s in part if s.ndcg <= s.random]
             print(
                 f"{split}: random order of the allowed products {giftset.mean([s.random for s in part]):.3f}; "

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from gifting_jobs import taxonomy
+from gifting_jobs.audiences import recipient_audiences
 from gifting_jobs.exceptions import ValidationError
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ MAX_PHRASE_LENGTH = 100
 #: Longest free text about the recipient.
 MAX_ABOUT_LENGTH = 2000
 #: Bumped whenever `derive_facets` changes shape or meaning; older facets are re-derived on read.
-FACETS_VERSION = 1
+FACETS_VERSION = 2
 
 #: Words that say nothing about a gift theme; never used to match a phrase to the taxonomy.
 GENERIC_WORDS = frozenset(
@@ -297,6 +298,14 @@ def derive_facets(answers: TasteProfileAnswers) -> dict[str, Any]:
     dislikes = [normalise_phrase(p) for p in answers.dislikes]
     ceiling = answers.budget_max if answers.budget_max is not None else answers.budget_min
     relationship = answers.recipient.relationship if answers.recipient else None
+    age_range = answers.recipient.age_range if answers.recipient else None
+    relationship_slug = match_relationship(relationship)
+    # Dislikes are left out: "no dogs" is no dog to buy for.
+    audiences = recipient_audiences(
+        [*answers.interests, answers.style or "", answers.about or "", relationship or ""],
+        age_range=age_range,
+        relationship_slug=relationship_slug,
+    )
     return {
         "version": FACETS_VERSION,
         "interests": interests,
@@ -307,8 +316,9 @@ def derive_facets(answers: TasteProfileAnswers) -> dict[str, Any]:
         "budget_min": answers.budget_min,
         "budget_max": answers.budget_max,
         "budget_band": taxonomy.price_band(Decimal(str(ceiling))) if ceiling is not None else None,
-        "relationship": match_relationship(relationship),
-        "age_range": answers.recipient.age_range if answers.recipient else None,
+        "relationship": relationship_slug,
+        "age_range": age_range,
+        "audiences": sorted(audiences),
     }
 
 

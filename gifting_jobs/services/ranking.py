@@ -14,7 +14,9 @@ vector). The score adds:
 and subtracts penalties for dislikes: a dislike's words in the text (a word
 the interests also use does not count: "noisy party games" never penalises
 "strategy board games" for "games"), a product closer to a dislike than to
-any interest, and a tag a dislike names that the interests do not.
+any interest, and a tag a dislike names that the interests do not; and one
+for a product made for an audience the profile does not have (a pet, a
+young child: `gifting_jobs.audiences`).
 Products whose text contains a whole dislike phrase never get here: that is
 a hard filter in SQL.
 """
@@ -54,6 +56,8 @@ class RankingWeights:
     dislike_margin: float = 0.2
     #: The product has an enrichment tag a dislike names (and no interest does).
     dislike_tag: float = 0.1
+    #: The product is for a pet or a young child and the profile names none: below any close match.
+    audience: float = 0.3
     #: Credit of a phrase word found only in the brand or description.
     body_word_credit: float = DEFAULT_BODY_WORD_CREDIT
 
@@ -77,6 +81,8 @@ class CandidateSignals:
     dislike_similarity: np.ndarray
     has_interest_tag: bool
     has_dislike_tag: bool
+    #: The product is made for an audience (a pet, a young child) the profile does not have.
+    has_other_audience: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ class PoolSignals:
     dislike_similarity: np.ndarray
     has_interest_tag: np.ndarray
     has_dislike_tag: np.ndarray
+    has_other_audience: np.ndarray
 
     @classmethod
     def stack(cls, signals: Sequence[CandidateSignals]) -> PoolSignals:
@@ -110,6 +117,7 @@ class PoolSignals:
             dislike_similarity=rows("dislike_similarity"),
             has_interest_tag=np.array([s.has_interest_tag for s in signals], dtype=bool),
             has_dislike_tag=np.array([s.has_dislike_tag for s in signals], dtype=bool),
+            has_other_audience=np.array([s.has_other_audience for s in signals], dtype=bool),
         )
 
     def __len__(self) -> int:
@@ -125,6 +133,7 @@ class PoolSignals:
             dislike_similarity=self.dislike_similarity[i],
             has_interest_tag=bool(self.has_interest_tag[i]),
             has_dislike_tag=bool(self.has_dislike_tag[i]),
+            has_other_audience=bool(self.has_other_audience[i]),
         )
 
 
@@ -149,6 +158,7 @@ def score_pool(signals: PoolSignals, weights: RankingWeights = DEFAULT_WEIGHTS) 
         weights.dislike_words * _row_max(signals.dislike_coverage, 0.0)
         + weights.dislike_vector * np.maximum(0.0, closer_to_dislike)
         + weights.dislike_tag * signals.has_dislike_tag
+        + weights.audience * signals.has_other_audience
     )
     result: np.ndarray = relevance - penalty
     return result

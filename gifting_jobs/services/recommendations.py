@@ -41,6 +41,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Concat
 
 from gifting_jobs.answers import facets_of, singular
+from gifting_jobs.audiences import Audience, audiences_in
 from gifting_jobs.exceptions import (
     FieldError,
     JobError,
@@ -71,7 +72,9 @@ from gifting_jobs.text_search import (
     STRONG_WEIGHTS,
     LruCache,
     phrase_lexemes,
-    tsquery_literal,
+    spelling_lexemes,
+    spelling_variants,
+    tsquery_any,
 )
 
 logger = logging.getLogger(__name__)
@@ -169,18 +172,28 @@ def product_tags(product: Product) -> frozenset[str]:
 
 
 def dislike_pattern(dislikes: Sequence[str]) -> str | None:
-    """A Postgres regex (ARE) matching any dislike phrase as whole words, singular or plural."""
+    """A Postgres regex (ARE) matching any dislike phrase as whole words, singular or plural, in any spelling."""
     alternatives = []
     for phrase in dislikes:
-        words = [re.escape(w) for w in phrase.split()]
+        words = phrase.split()
         if not words:
             continue
-        stem = re.escape(singular(phrase.split()[-1]))
-        last = f"(?:{stem[:-1]}(?:y|ies)|{stem}s)" if stem.endswith("y") else f"{stem}(?:s|es)?"
-        alternatives.append(r"\s+".join([*words[:-1], last]))
+        leading = [_either([re.escape(x) for x in (w, *spelling_variants(w))]) for w in words[:-1]]
+        last = _either([_plural_pattern(w) for w in (singular(words[-1]), *spelling_variants(words[-1]))])
+        alternatives.append(r"\s+".join([*leading, last]))
     if not alternatives:
         return None
     return r"\m(?:" + "|".join(alternatives) + r")\M"
+
+
+def _plural_pattern(word: str) -> str:
+    stem = re.escape(word)
+    return f"(?:{stem[:-1]}(?:y|ies)|{stem}s)" if stem.endswith("y") else f"{stem}(?:s|es)?"
+
+
+def _either(patterns: Sequence[str]) -> str:
+    """One word's spellings (as patterns) as one group."""
+    return patterns[0] if len(patterns) == 1 else "(?:" + "|".join(patterns) + ")"
 
 
 _vector_cache = LruCache(PHRASE_CACHE_SIZE)
@@ -221,7 +234,8 @@ class PhraseTerms:
 
     `dislikes` keep only the stems the interests do not use, with the phrase's
     full stem count: "noisy party games" beside "strategy board games" is
-    ('noisi', 'parti') of 3.
+    ('noisi', 'parti') of 3. `spellings` are the stems of other spellings of
+    a word, searched with it: ('whiski', ('whiskey',)).
     """
 
     interests: tuple[str, ...] = ()
@@ -229,6 +243,7 @@ class PhraseTerms:
     dislikes: tuple[str, ...] = ()
     dislike_lexemes: tuple[tuple[str, ...], ...] = ()
     dislike_sizes: tuple[int, ...] = ()
+    spellings: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def for_phrases(cls, interests: Sequence[str], dislikes: Sequence[str]) -> PhraseTerms:
@@ -243,15 +258,22 @@ class PhraseTerms:
             dislikes=dislikes,
             dislike_lexemes=tuple(tuple(x for x in phrase if x not in shared) for phrase in disliked),
             dislike_sizes=tuple(len(phrase) for phrase in disliked),
+            spellings=tuple(sorted(spelling_lexemes([*interests, *dislikes]).items())),
         )
 
     @property
     def searchable(self) -> bool:
         return any(self.interest_lexemes)
 
+    def spelt(self, lexeme: str) -> tuple[str, ...]:
+        """The stem and the stems of its word's other spellings."""
+        return (lexeme, *dict(self.spellings).get(lexeme, ()))
+
     def any_interest_query(self) -> str:
-        """A tsquery matching a product with any interest stem."""
-        return " | ".join(tsquery_literal(x) for x in sorted({x for phrase in self.interest_lexemes for x in phrase}))
+        """A tsquery matching a product with any interest stem, in any spelling."""
+        return tsquery_any(
+            sorted({x for phrase in self.interest_lexemes for lexeme in phrase for x in self.spelt(lexeme)})
+        )
 
     def _coverage_sql(self, lexemes: tuple[str, ...], size: int, body_credit: float) -> tuple[str, list[Any]]:
         """SQL of the share of a phrase's stems in `search_vector`, title and tags counting fully."""
@@ -259,14 +281,15 @@ class PhraseTerms:
             return "0.0::float8", []
         parts, params = [], []
         for lexeme in lexemes:
+            spelt = self.spelt(lexeme)
             if body_credit:
                 parts.append(
                     "CASE WHEN search_vector @@ %s::tsquery THEN 1.0 WHEN search_vector @@ %s::tsquery THEN %s ELSE 0.0 END"
                 )
-                params += [tsquery_literal(lexeme, STRONG_WEIGHTS), tsquery_literal(lexeme), body_credit]
+                params += [tsquery_any(spelt, STRONG_WEIGHTS), tsquery_any(spelt), body_credit]
             else:
                 parts.append("CASE WHEN search_vector @@ %s::tsquery THEN 1.0 ELSE 0.0 END")
-                params.append(tsquery_literal(lexeme))
+                params.append(tsquery_any(spelt))
         return f"(({' + '.join(parts)}) / {size:d})::float8", params
 
     def coverage(self, body_credit: float) -> Sql:
@@ -456,8 +479,14 @@ class Candidate:
     def enrichment(self) -> Any:
         return self.columns[_ENRICHMENT_COLUMN]
 
+    def audiences(self) -> frozenset[Audience]:
+        """Who the product is for when not a grown-up, by its title and CMS tags."""
+        tags = self.columns[_TAGS_COLUMN]
+        return audiences_in([self.columns[_TITLE_COLUMN] or "", *(str(t) for t in tags or ())])
+
 
 _ENRICHMENT_COLUMN = _PRODUCT_COLUMNS.index("enrichment")
+_TITLE_COLUMN, _TAGS_COLUMN = _PRODUCT_COLUMNS.index("title"), _PRODUCT_COLUMNS.index("tags")
 
 
 def _fetch_candidates(statement: Sql) -> list[Candidate]:
@@ -596,6 +625,8 @@ class ProfileSignals:
     interest_tags: frozenset[str]
     #: Tags a dislike names and no interest does (a dislike never removes a liked tag).
     dislike_tags: frozenset[str]
+    #: Who, other than grown-ups, the profile buys for (a pet, a child).
+    audiences: frozenset[str] = frozenset()
 
     @classmethod
     def for_profile(cls, facets: dict[str, Any], terms: PhraseTerms, *, model_name: str) -> ProfileSignals:
@@ -607,6 +638,7 @@ class ProfileSignals:
             dislike_vectors=vectors[len(terms.interests) :] if vectors is not None else empty,
             interest_tags=interest_tags,
             dislike_tags=frozenset(facets.get("dislike_tags") or ()) - interest_tags,
+            audiences=frozenset(facets.get("audiences") or ()),
         )
 
     def pool(self, candidates: Sequence[Candidate], vectors: np.ndarray, terms: PhraseTerms) -> PoolSignals:
@@ -626,6 +658,7 @@ class ProfileSignals:
             dislike_similarity=similarity(self.dislike_vectors),
             has_interest_tag=np.array([bool(t & self.interest_tags) for t in tags], dtype=bool),
             has_dislike_tag=np.array([bool(t & self.dislike_tags) for t in tags], dtype=bool),
+            has_other_audience=np.array([bool(c.audiences() - self.audiences) for c in candidates], dtype=bool),
         )
 
 

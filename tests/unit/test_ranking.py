@@ -53,6 +53,13 @@ def test_score__dislike_words_and_tags_lower_it():
     assert score(signals(has_dislike_tag=True)) < plain
 
 
+def test_score__a_product_for_an_audience_the_profile_lacks_ranks_below_a_close_match():
+    close_match = signals(interest_coverage=np.array([0.5, 0.0]))
+
+    assert score(signals(has_other_audience=True)) < score(signals())
+    assert score(replace(close_match, profile_similarity=0.6, has_other_audience=True)) < score(close_match)
+
+
 def test_score__closeness_to_a_dislike_counts_only_beyond_the_closest_interest_and_the_margin():
     plain = score(signals())
     margin = DEFAULT_WEIGHTS.dislike_margin

@@ -36,6 +36,9 @@ def python_regex(pattern: str) -> re.Pattern[str]:
         (["tea"], "Green tea tin", True),
         (["cat"], "Concatenated category", False),
         (["a+b (c)"], "about a+b c", False),
+        (["whisky"], "Crystal whiskey decanter", True),
+        (["flavoured coffee"], "Flavored coffee syrups", True),
+        (["grey jumpers"], "A gray jumper", True),
     ],
 )
 def test_dislike_pattern__whole_words_singular_or_plural(dislikes, text, matches):

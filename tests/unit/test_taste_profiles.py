@@ -99,6 +99,7 @@ def test_derive_facets__normalises_matches_taxonomy_and_bands_the_budget():
         "budget_band": "premium",
         "relationship": "partner",
         "age_range": "30-40",
+        "audiences": [],
     }
 
 
@@ -108,6 +109,22 @@ def test_derive_facets__without_budget_or_recipient():
     assert facets["budget_band"] is None
     assert facets["relationship"] is None
     assert facets["interest_tags"] == []
+    assert facets["audiences"] == []
+
+
+@pytest.mark.parametrize(
+    ("answers", "audiences"),
+    [
+        ({"about": "She walks her two dogs every morning"}, ["pet"]),
+        ({"interests": ["cats"], "recipient": {"relationship": "aunt", "age_range": "65-74"}}, ["pet"]),
+        ({"interests": ["lego"], "recipient": {"relationship": "nephew", "age_range": "8-10"}}, ["child"]),
+        ({"interests": ["lego"], "recipient": {"relationship": "my son"}}, ["child"]),
+        ({"interests": ["gaming"], "recipient": {"relationship": "son", "age_range": "15-17"}}, []),
+        ({"interests": ["hiking"], "dislikes": ["dogs"]}, []),
+    ],
+)
+def test_derive_facets__audiences_a_pet_or_a_child_named_or_by_age(answers, audiences):
+    assert derive_facets(parse_answers(answers))["audiences"] == audiences
 
 
 @pytest.mark.parametrize(

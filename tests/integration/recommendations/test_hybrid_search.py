@@ -22,8 +22,9 @@ from gifting_jobs.services.recommendations import (
     hybrid_candidates,
     phrase_vectors,
     recommend_for_profile,
+    score_candidates,
 )
-from gifting_jobs.text_search import phrase_lexemes
+from gifting_jobs.text_search import phrase_lexemes, spelling_lexemes
 from tests.data.relevance import PRODUCTS_BY_KEY, create_products, create_profile
 
 
@@ -50,6 +51,54 @@ def test_phrase_terms__a_dislike_keeps_only_the_words_the_interests_do_not_use(d
     assert terms.interest_lexemes == (("board", "game", "strategi"), ("puzzl",))
     assert terms.dislike_lexemes == (("noisi", "parti"),)
     assert terms.dislike_sizes == (3,)
+
+
+def test_spelling_lexemes__other_spellings_by_the_stem_they_stand_in_for(db):
+    assert spelling_lexemes(["single malt whisky", "Colour pencils", "hiking"]) == {
+        "whiski": ("whiskey",),
+        "colour": ("color",),
+    }
+    assert spelling_lexemes(["hiking"]) == {}
+
+
+def test_hybrid_search__an_interest_finds_its_words_in_another_spelling(gifter, catalog):
+    # Given a product that spells the interest's word the other way
+    odd = create_products((replace(PRODUCTS_BY_KEY["p23"], key="odd", title="Crystal Whiskey Decanter", tags=()),))[
+        "odd"
+    ]
+    profile = create_profile(gifter, {"interests": ["single malt whisky"]})
+    query = ProductQuery.for_profile(profile, facets_of(profile))
+
+    candidates, _ = hybrid_candidates(query, count=10)
+
+    found = {c.product_id: c for c in candidates}
+    assert odd.pk in found
+    assert found[odd.pk].coverage[0] == pytest.approx(1 / 3)  # "whisky" of "single malt whisky"
+
+
+def test_score_candidates__a_pet_product_is_for_another_audience_unless_the_profile_has_a_pet(
+    gifter, catalog, django_user_model
+):
+    # Given a dog harness that matches "hiking" by its words, and two hikers, one with a dog
+    harness = create_products(
+        (replace(PRODUCTS_BY_KEY["p23"], key="dog", title="Dog Hiking Harness", tags=("dog", "hiking")),)
+    )["dog"]
+    answers = {"interests": ["hiking"], "budget_max": 100}
+    no_pet = create_profile(gifter, answers)
+    with_dog = create_profile(
+        django_user_model.objects.create_user("dog-owner"), {**answers, "about": "Hikes with her dog"}
+    )
+
+    def other_audience(profile):
+        pool = score_candidates(profile, count=20)
+        return dict(zip([c.product_id for c in pool.candidates], pool.signals.has_other_audience, strict=True))
+
+    # Then only the hiker without a pet gets it flagged (and so ranked lower), and no product for people
+    flagged = other_audience(no_pet)
+    pet_products = {harness.pk, catalog["p35"].pk, catalog["p36"].pk}  # and a dog bed and a cat toy
+    assert flagged[harness.pk]
+    assert not other_audience(with_dog)[harness.pk]
+    assert not any(flag for pk, flag in flagged.items() if pk not in pet_products)
 
 
 def test_hybrid_search__full_text_finds_what_the_vector_search_misses(gifter, catalog):
