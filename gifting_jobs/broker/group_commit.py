@@ -8,6 +8,10 @@ and the others wait for that call. Each thread still returns only once its own
 entry is written, or raises what the call raised, so a caller cannot tell a
 batch from a call of its own. Nothing waits for a batch to fill: a thread
 alone sends at once, and batches grow only with the load.
+
+A thread must not be interrupted inside `submit` (an asynchronous exception
+would leave its batch unsent and the ones after it waiting). Dramatiq delivers
+those (time limits, shutdown) only while a job runs, never during its ack.
 """
 
 from __future__ import annotations
