@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from pgvector import Vector
 from pgvector.django import HnswIndex, VectorField
+from psycopg.adapt import Loader
 
 from gifting_jobs.conf import DEFAULT_EMBEDDING_DIMENSIONS
 
@@ -45,6 +46,28 @@ def decode_vector(value: Any) -> np.ndarray:
     return np.asarray(Vector._from_db(value), dtype=np.float64)
 
 
+def decode_vectors(values: Sequence[Any]) -> np.ndarray:
+    """Binary vector values of one dimension (from `fetch_binary`) as the rows of one float64 matrix.
+
+    One buffer and one conversion for the lot: decoding row by row cost more than the scoring.
+    """
+    if not values:
+        return np.zeros((0, 0))
+    # The 4-byte header is one float32 wide: drop it as the first column.
+    floats = np.frombuffer(b"".join(values), dtype=">f4").reshape(len(values), -1)
+    return floats[:, _VECTOR_HEADER_BYTES // 4 :].astype(np.float64)
+
+
+class JsonbTextLoader(Loader):
+    """Binary jsonb as its JSON text (bytes), for rows whose JSON is decoded only if needed (`json.loads`)."""
+
+    format = psycopg.pq.Format.BINARY
+
+    def load(self, data: Any) -> bytes:
+        # Binary jsonb is a version byte, then the JSON text.
+        return bytes(data[1:])
+
+
 def fetch_binary(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
     """The rows of a `values_list` queryset, fetched in binary: parsing vectors from text costs more than the search.
 
@@ -57,10 +80,15 @@ def fetch_binary(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
     return fetch_binary_sql(sql, params)
 
 
-def fetch_binary_sql(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """The rows of one SQL statement, fetched in binary (see `fetch_binary`)."""
+def fetch_binary_sql(sql: str, params: Sequence[Any], *, json_text: bool = False) -> list[tuple[Any, ...]]:
+    """The rows of one SQL statement, fetched in binary (see `fetch_binary`).
+
+    `json_text` leaves jsonb values as JSON text bytes (`JsonbTextLoader`).
+    """
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
+        if json_text:
+            cursor.adapters.register_loader("jsonb", JsonbTextLoader)
         # Never prepared: a generic plan could stop using the index, and
         # transaction-pooling proxies lose prepared statements.
         cursor.execute(sql, params, binary=True, prepare=False)

@@ -21,6 +21,7 @@ index still returns fewer rows than asked.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -56,7 +57,7 @@ from gifting_jobs.models.catalog import (
     ENRICHMENT_TAGS,
     enrichment_list,
 )
-from gifting_jobs.models.vectors import decode_vector, fetch_binary_sql
+from gifting_jobs.models.vectors import decode_vectors, fetch_binary_sql
 from gifting_jobs.payloads import TriggeredBy
 from gifting_jobs.providers.embeddings import get_embedding_provider
 from gifting_jobs.services.ranking import (
@@ -439,7 +440,8 @@ class Candidate:
     product_id: int
     distance: float
     vector: np.ndarray
-    #: The values of `_PRODUCT_COLUMNS`, turned into a `Product` only for the picked few.
+    #: The values of `_PRODUCT_COLUMNS`, turned into a `Product` only for the picked few; its JSON
+    #: columns may still be JSON text (bytes), decoded when read.
     columns: tuple[Any, ...] = ()
     #: Each interest phrase's coverage, then each dislike's (see `PhraseTerms.coverage`).
     coverage: tuple[float, ...] = ()
@@ -450,29 +452,46 @@ class Candidate:
 
         `from_db` is Django's documented hook for building an instance from loaded values.
         """
-        return Product.from_db(connection.alias, _PRODUCT_COLUMNS, self.columns)
+        values = list(self.columns)
+        for i in _JSON_COLUMNS:
+            values[i] = _json_value(values[i])
+        return Product.from_db(connection.alias, _PRODUCT_FIELD_NAMES, values)
 
     @property
     def enrichment(self) -> Any:
-        return self.columns[_ENRICHMENT_COLUMN]
+        return _json_value(self.columns[_ENRICHMENT_COLUMN])
+
+
+def _json_value(value: Any) -> Any:
+    """A JSON column's value, decoding it if it is still JSON text."""
+    return json.loads(value) if isinstance(value, bytes) else value
 
 
 _ENRICHMENT_COLUMN = _PRODUCT_COLUMNS.index("enrichment")
+_JSON_COLUMNS = tuple(i for i, name in enumerate(_PRODUCT_COLUMNS) if name in ("tags", "enrichment"))
+#: For `from_db`, which asks of each model field whether it was loaded: a set answers in one step.
+_PRODUCT_FIELD_NAMES = frozenset(_PRODUCT_COLUMNS)
 
 
 def _fetch_candidates(statement: Sql) -> list[Candidate]:
-    """Candidates carrying their products' columns: the page needs no second query."""
+    """Candidates carrying their products' columns: the page needs no second query.
+
+    JSON columns stay text until read (most candidates are never shown), and
+    the vectors are decoded all at once.
+    """
     width, pk = len(_PRODUCT_COLUMNS), _PRODUCT_COLUMNS.index("id")
+    rows = fetch_binary_sql(*statement, json_text=True)
+    vectors = decode_vectors([row[width + 1] for row in rows])
     return [
         Candidate(
             row[pk],
             float(row[width]),
-            decode_vector(row[width + 1]),
+            vector,
             row[:width],
             tuple(row[width + 2] or ()),
             CandidateSource(row[width + 3]),
         )
-        for row in fetch_binary_sql(*statement)
+        for row, vector in zip(rows, vectors, strict=True)
     ]
 
 
