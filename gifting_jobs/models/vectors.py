@@ -32,6 +32,10 @@ def hnsw_cosine_index(name: str) -> HnswIndex:
     return HnswIndex(name=name, fields=["embedding"], m=16, ef_construction=64, opclasses=["vector_cosine_ops"])
 
 
+#: The widest vectors the covering price index (`Product`'s `product_price_vector`) can hold: its
+#: entries, a vector of 4 bytes per dimension and the model name, must fit a B-tree page (2,704 bytes).
+MAX_COVERED_DIMENSIONS = 600
+
 #: pgvector's binary `vector`: int16 dimensions, int16 unused, then big-endian float32s.
 _VECTOR_HEADER_BYTES = 4
 

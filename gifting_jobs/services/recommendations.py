@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -57,7 +58,7 @@ from gifting_jobs.models.catalog import (
     ENRICHMENT_TAGS,
     enrichment_list,
 )
-from gifting_jobs.models.vectors import decode_vectors, fetch_binary_sql
+from gifting_jobs.models.vectors import MAX_COVERED_DIMENSIONS, decode_vectors, embedding_dimensions, fetch_binary_sql
 from gifting_jobs.payloads import TriggeredBy
 from gifting_jobs.providers.embeddings import get_embedding_provider
 from gifting_jobs.services.ranking import (
@@ -94,6 +95,13 @@ DEFAULT_POOL_FACTOR, MAX_POOL = 2.0, 200
 DEFAULT_EF_SEARCH = 200
 #: `hnsw.iterative_scan` mode: relaxed order is fast and the pool is re-sorted by distance anyway.
 DEFAULT_ITERATIVE_SCAN = "relaxed_order"
+#: A budget the planner expects to keep at most this many products is searched exactly, over the
+#: covering price index: at 100k products that scan took about as long as the filtered HNSW scan
+#: at ~10k products in the budget, and a third of it at 5k (the HNSW scan fetches a heap row per
+#: candidate it filters, ~800 for 40 rows when 5% pass). 0 always uses the HNSW index.
+DEFAULT_BUDGET_SCAN_ROWS = 8_000
+#: How long the planner's estimate of a budget's products is reused (seconds), and for how many budgets.
+BUDGET_ESTIMATE_SECONDS, BUDGET_ESTIMATE_CACHE_SIZE = 300.0, 1024
 #: Interest and dislike phrases of a profile that are searched (the questionnaire allows 30).
 MAX_SEARCH_PHRASES = 12
 #: Phrase vectors kept per process: phrases repeat across calls of one user.
@@ -134,8 +142,11 @@ class SearchTuning:
     ef_search: int = DEFAULT_EF_SEARCH
     #: "off", "relaxed_order" or "strict_order".
     iterative_scan: str = DEFAULT_ITERATIVE_SCAN
-    #: Keep the planner on the HNSW scan (no sequential scan, no sort), so benchmarks and tests measure it.
+    #: Keep the planner on the HNSW scan (no sequential scan, no sort, no exact budget scan), so
+    #: benchmarks and tests measure it.
     force_index: bool = False
+    #: The most products a budget may keep for the exact budget scan (see `DEFAULT_BUDGET_SCAN_ROWS`).
+    budget_scan_rows: int = DEFAULT_BUDGET_SCAN_ROWS
     #: Whether the full-text search adds candidates (off: the vector search alone, as before hybrid search).
     lexical: bool = True
     weights: RankingWeights = DEFAULT_WEIGHTS
@@ -158,6 +169,8 @@ class SearchPath(StrEnum):
     """Which scan produced the vector candidates."""
 
     INDEX = "index"
+    #: The budget keeps few products: all of them were scored, read from the covering price index.
+    BUDGET = "budget"
     #: The index returned fewer rows than asked; an exact scan was run instead.
     EXACT_FALLBACK = "exact_fallback"
     #: An exact scan was asked for (benchmarks' reference).
@@ -353,12 +366,17 @@ class ProductQuery:
             ).exclude(searchable__iregex=pattern)
         return products
 
-    def where(self) -> Sql:
+    @property
+    def has_budget(self) -> bool:
+        return self.budget_min is not None or self.budget_max is not None
+
+    def where(self, *, text: bool = True) -> Sql:
         """The hard filters of `filtered()` as one SQL condition: the searches are written as SQL.
 
         Building the two searches with the ORM cost more CPU than Postgres
         spent running them; `filtered()` stays the readable reference, and a
-        test holds both to the same rows.
+        test holds both to the same rows. `text=False` leaves out the dislike
+        filter (the only one the covering price index cannot answer).
         """
         clauses = ["embedding IS NOT NULL", "embedding_model = %s", "status = %s", "visible_to_gifter"]
         params: list[Any] = [self.model_name, ProductStatus.PUBLISHED.value]
@@ -368,10 +386,10 @@ class ProductQuery:
         if self.budget_max is not None:
             clauses.append("price <= %s")
             params.append(self.budget_max)
-        pattern = dislike_pattern(self.dislikes)
+        pattern = dislike_pattern(self.dislikes) if text else None
         if pattern is not None:
             # A product whose own text names a whole dislike is never shown.
-            clauses.append("NOT (concat(title, ' ', brand, ' ', description, ' ', tags::text) ~* %s)")
+            clauses.append(_DISLIKE_FILTER_SQL)
             params.append(pattern)
         return " AND ".join(clauses), params
 
@@ -394,6 +412,38 @@ class ProductQuery:
         sql, params = self._select(CandidateSource.VECTOR)
         return f"{sql} ORDER BY distance LIMIT %s", [*params, count]
 
+    def nearest_in_budget(self, count: int) -> Sql:
+        """`nearest(count)` found by scoring every product inside the budget (exact), for a budget that keeps few.
+
+        The distance is the `cosine_distance` function, the `<=>` operator's
+        own: written as a call, it cannot be served by the HNSW index, and the
+        products in the budget are read from the covering `product_price_vector`
+        index in price order. Only the nearest are joined to their rows; the
+        dislike filter, which needs the text, is checked on those rows, nearest
+        first, until `count` pass.
+        """
+        where, where_params = self.where(text=False)
+        pattern = dislike_pattern(self.dislikes)
+        ranked = (
+            f"SELECT id AS ranked_id, cosine_distance(embedding, ({_PROFILE_VECTOR_SQL})) AS ranked_distance "
+            f"FROM {_PRODUCT_TABLE} WHERE {where} ORDER BY ranked_distance"
+        )
+        ranked_params: list[Any] = [self.profile_id, *where_params]
+        if pattern is None:
+            ranked += " LIMIT %s"
+            ranked_params.append(count)
+        coverage, coverage_params = self.terms.coverage(self.body_credit)
+        sql = (
+            f"SELECT {_PRODUCT_COLUMNS_SQL}, ranked_distance AS distance, embedding, {coverage} AS coverage, "
+            f"'{CandidateSource.VECTOR.value}'::text AS source "
+            f"FROM ({ranked}) AS ranked JOIN {_PRODUCT_TABLE} ON id = ranked_id"
+        )
+        params = [*coverage_params, *ranked_params]
+        if pattern is not None:
+            sql += f" WHERE {_DISLIKE_FILTER_SQL}"
+            params.append(pattern)
+        return f"{sql} ORDER BY distance LIMIT %s", [*params, count]
+
     def lexical(self, count: int) -> Sql:
         """The `count` allowed products covering an interest phrase best (nearest first among equals).
 
@@ -408,6 +458,10 @@ class ProductQuery:
             f"{sql} AND title_search_vector @@ %s::tsquery ORDER BY {best} DESC, distance, id LIMIT %s",
             [*params, self.terms.any_interest_query(), *best_params, count],
         )
+
+
+#: A product whose own text names a whole dislike (the pattern is the parameter) is never shown.
+_DISLIKE_FILTER_SQL = "NOT (concat(title, ' ', brand, ' ', description, ' ', tags::text) ~* %s)"
 
 
 def _union_all(*statements: Sql) -> Sql:
@@ -526,10 +580,51 @@ def _index_settings(tuning: SearchTuning, count: int) -> dict[str, str]:
     return values
 
 
+_budget_estimates = LruCache(BUDGET_ESTIMATE_CACHE_SIZE)
+
+
+def budget_rows(query: ProductQuery) -> int | None:
+    """The planner's estimate of the products inside the profile's budget (every filter but dislikes); None without one.
+
+    The planner knows the price distribution (its statistics); one EXPLAIN per
+    budget and process, reused for `BUDGET_ESTIMATE_SECONDS`.
+    """
+    if not query.has_budget:
+        return None
+    key = (query.model_name, query.budget_min, query.budget_max)
+    now = time.monotonic()
+    cached = _budget_estimates.get_many([key]).get(key)
+    if cached is not None and now - cached[1] < BUDGET_ESTIMATE_SECONDS:
+        return int(cached[0])
+    where, params = query.where(text=False)
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {_PRODUCT_TABLE} WHERE {where}", params)
+        plan = cursor.fetchone()[0]
+    estimate = int((json.loads(plan) if isinstance(plan, (str, bytes)) else plan)[0]["Plan"]["Plan Rows"])
+    _budget_estimates.put_many({key: (estimate, now)})
+    return estimate
+
+
+def vector_path(query: ProductQuery, *, tuning: SearchTuning = DEFAULT_TUNING) -> SearchPath:
+    """How the vector search runs: the exact budget scan when the budget keeps few products, else the HNSW index.
+
+    Vectors too wide for the covering price index (a B-tree entry) always go
+    through HNSW: scanning a budget's table rows is slower than the index.
+    """
+    if tuning.force_index or tuning.budget_scan_rows <= 0 or not query.has_budget:
+        return SearchPath.INDEX
+    if embedding_dimensions() > MAX_COVERED_DIMENSIONS:
+        return SearchPath.INDEX
+    rows = budget_rows(query)
+    return SearchPath.BUDGET if rows is not None and rows <= tuning.budget_scan_rows else SearchPath.INDEX
+
+
 def explain_search(
     query: ProductQuery, *, count: int, tuning: SearchTuning = DEFAULT_TUNING, analyze: bool = False
 ) -> str:
-    """The query plan of the vector search's index path (benchmarks and tests check that HNSW is used)."""
+    """The query plan of the vector search as it runs (`vector_path`): benchmarks and tests check the index it uses."""
+    if vector_path(query, tuning=tuning) is SearchPath.BUDGET:
+        return _explain(query.nearest_in_budget(count), analyze=analyze)
     with _local_settings(_index_settings(tuning, count)):
         return _explain(query.nearest(count), analyze=analyze)
 
@@ -546,22 +641,30 @@ def _explain(statement: Sql, *, analyze: bool) -> str:
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
+def _by_distance(candidates: list[Candidate]) -> list[Candidate]:
+    # One order for equal distances; the relaxed-order index scan returns neighbours only roughly sorted.
+    candidates.sort(key=lambda c: (c.distance, c.product_id))
+    return candidates
+
+
 def search_candidates(
     query: ProductQuery, *, count: int, tuning: SearchTuning = DEFAULT_TUNING, exact: bool = False, enough: int = 1
 ) -> tuple[list[Candidate], SearchPath]:
     """The `count` nearest allowed products, nearest first, and the path that found them.
 
-    The index path is trusted when it returns at least `enough` rows; below
-    that it may have given up early (selective filters), so an exact scan
-    answers instead.
+    A budget that keeps few products is scanned exactly (`vector_path`).
+    Otherwise the index path is trusted when it returns at least `enough`
+    rows; below that it may have given up early (selective filters), so an
+    exact scan answers instead.
     """
     if not exact:
+        path = vector_path(query, tuning=tuning)
+        if path is SearchPath.BUDGET:
+            return _by_distance(_fetch_candidates(query.nearest_in_budget(count))), path
         with _local_settings(_index_settings(tuning, count)):
             candidates = _fetch_candidates(query.nearest(count))
         if len(candidates) >= enough:
-            # Relaxed order: the scan returns neighbours roughly sorted.
-            candidates.sort(key=lambda c: (c.distance, c.product_id))
-            return candidates, SearchPath.INDEX
+            return _by_distance(candidates), SearchPath.INDEX
     with _local_settings({"enable_indexscan": "off"}):
         candidates = _fetch_candidates(query.nearest(count))
     return candidates, SearchPath.EXACT if exact else SearchPath.EXACT_FALLBACK
@@ -589,15 +692,15 @@ def hybrid_candidates(
         vector, path = search_candidates(query, count=count, tuning=tuning, exact=True)
         lexical = lexical_candidates(query, count=count)
     else:
-        with _local_settings(_index_settings(tuning, count)):
-            both = _fetch_candidates(_union_all(query.nearest(count), query.lexical(count)))
+        path = vector_path(query, tuning=tuning)
+        if path is SearchPath.BUDGET:
+            both = _fetch_candidates(_union_all(query.nearest_in_budget(count), query.lexical(count)))
+        else:
+            with _local_settings(_index_settings(tuning, count)):
+                both = _fetch_candidates(_union_all(query.nearest(count), query.lexical(count)))
         lexical = [c for c in both if c.source is CandidateSource.LEXICAL]
-        # Relaxed order: the index returns neighbours roughly sorted.
-        vector = sorted(
-            (c for c in both if c.source is CandidateSource.VECTOR), key=lambda c: (c.distance, c.product_id)
-        )
-        path = SearchPath.INDEX
-        if len(vector) < enough:
+        vector = _by_distance([c for c in both if c.source is CandidateSource.VECTOR])
+        if path is SearchPath.INDEX and len(vector) < enough:
             vector, _ = search_candidates(query, count=count, tuning=tuning, exact=True)
             path = SearchPath.EXACT_FALLBACK
     merged = {c.product_id: c for c in vector}

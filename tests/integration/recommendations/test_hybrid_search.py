@@ -137,9 +137,13 @@ def test_product_query__the_searches_sql_filters_keep_the_same_rows_as_the_orm_r
         cursor.execute(f'SELECT id FROM "{Product._meta.db_table}" WHERE {where}', params)
         by_sql = {row[0] for row in cursor.fetchall()}
     by_orm = set(query.filtered().values_list("pk", flat=True))
+    sql, params = query.nearest_in_budget(len(catalog))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        by_budget_scan = {row[0] for row in cursor.fetchall()}
 
-    # Then they agree, and every reason to drop a product was exercised
-    assert by_sql == by_orm
+    # Then they agree (the exact budget scan too, which checks dislikes on the rows it joins), and every reason to drop a product was exercised
+    assert by_sql == by_orm == by_budget_scan
     assert keep.pk in by_sql and catalog["p07"].pk in by_sql
     assert not {catalog[k].pk for k in ("p02", "p03", "p04", "p05", "p06")} & by_sql
     assert {p.pk for p in catalog.values() if p.price is not None and not 10 <= p.price <= 100}.isdisjoint(by_sql)
