@@ -317,6 +317,9 @@ class ProductQuery:
     dislikes: tuple[str, ...] = ()
     terms: PhraseTerms = field(default_factory=PhraseTerms)
     body_credit: float = DEFAULT_WEIGHTS.body_word_credit
+    #: Taxonomy tags the interests name, and those a dislike names and no interest does.
+    interest_tags: tuple[str, ...] = ()
+    dislike_tags: tuple[str, ...] = ()
 
     @classmethod
     def for_profile(
@@ -326,6 +329,7 @@ class ProductQuery:
             return Decimal(str(value)) if value is not None else None
 
         dislikes = tuple(facets.get("dislikes") or ())
+        interest_tags = tuple(facets.get("interest_tags") or ())
         return cls(
             profile_id=profile.pk,
             model_name=profile.embedding_model,
@@ -334,6 +338,8 @@ class ProductQuery:
             dislikes=dislikes,
             terms=PhraseTerms.for_phrases(tuple(facets.get("interests") or ()), dislikes),
             body_credit=weights.body_word_credit,
+            interest_tags=interest_tags,
+            dislike_tags=tuple(t for t in facets.get("dislike_tags") or () if t not in interest_tags),
         )
 
     def filtered(self) -> QuerySet[Product]:
@@ -393,19 +399,42 @@ class ProductQuery:
             params.append(pattern)
         return " AND ".join(clauses), params
 
+    def _signals(self, source: CandidateSource) -> Sql:
+        """A candidate row's columns after its distance (see `CANDIDATE_COLUMNS`): what it is scored on.
+
+        Postgres computes the phrase coverage and the tag matches: the
+        enrichment JSON of most candidates is never read in Python.
+        """
+        coverage, params = self.terms.coverage(self.body_credit)
+        tags = []
+        for names in (self.interest_tags, self.dislike_tags):
+            if names:
+                # As `enrichment_list`: string elements of a `tags` list.
+                tags.append(
+                    "COALESCE(jsonb_typeof(enrichment -> 'tags') = 'array' AND (enrichment -> 'tags') ?| %s, false)"
+                )
+                params.append(list(names))
+            else:
+                tags.append("false")
+        sql = (
+            f"embedding, {coverage} AS coverage, {tags[0]} AS interest_tag, {tags[1]} AS dislike_tag, "
+            f"'{source.value}'::text AS source"
+        )
+        return sql, params
+
     def _select(self, source: CandidateSource) -> Sql:
         """The columns of a candidate row (`CANDIDATE_COLUMNS`) and the filtered table they come from.
 
         The profile's vector is a scalar subquery (an InitPlan the HNSW scan
         orders by): it never travels to Python and back as 256 numbers.
         """
-        coverage, coverage_params = self.terms.coverage(self.body_credit)
+        signals, signal_params = self._signals(source)
         where, where_params = self.where()
         sql = (
-            f"SELECT {_PRODUCT_COLUMNS_SQL}, embedding <=> ({_PROFILE_VECTOR_SQL}) AS distance, embedding, "
-            f"{coverage} AS coverage, '{source.value}'::text AS source FROM {_PRODUCT_TABLE} WHERE {where}"
+            f"SELECT {_PRODUCT_COLUMNS_SQL}, embedding <=> ({_PROFILE_VECTOR_SQL}) AS distance, {signals} "
+            f"FROM {_PRODUCT_TABLE} WHERE {where}"
         )
-        return sql, [self.profile_id, *coverage_params, *where_params]
+        return sql, [self.profile_id, *signal_params, *where_params]
 
     def nearest(self, count: int) -> Sql:
         """The `count` nearest allowed products by cosine distance, as rows of `CANDIDATE_COLUMNS`."""
@@ -432,13 +461,12 @@ class ProductQuery:
         if pattern is None:
             ranked += " LIMIT %s"
             ranked_params.append(count)
-        coverage, coverage_params = self.terms.coverage(self.body_credit)
+        signals, signal_params = self._signals(CandidateSource.VECTOR)
         sql = (
-            f"SELECT {_PRODUCT_COLUMNS_SQL}, ranked_distance AS distance, embedding, {coverage} AS coverage, "
-            f"'{CandidateSource.VECTOR.value}'::text AS source "
+            f"SELECT {_PRODUCT_COLUMNS_SQL}, ranked_distance AS distance, {signals} "
             f"FROM ({ranked}) AS ranked JOIN {_PRODUCT_TABLE} ON id = ranked_id"
         )
-        params = [*coverage_params, *ranked_params]
+        params = [*signal_params, *ranked_params]
         if pattern is not None:
             sql += f" WHERE {_DISLIKE_FILTER_SQL}"
             params.append(pattern)
@@ -475,7 +503,15 @@ _PRODUCT_COLUMNS = tuple(
     for f in Product._meta.concrete_fields
     if f.attname not in ("embedding", "search_vector", "title_search_vector")
 )
-CANDIDATE_COLUMNS = (*_PRODUCT_COLUMNS, "distance", "embedding", "coverage", "source")
+CANDIDATE_COLUMNS = (
+    *_PRODUCT_COLUMNS,
+    "distance",
+    "embedding",
+    "coverage",
+    "interest_tag",
+    "dislike_tag",
+    "source",
+)
 
 
 def _column_list(columns: Sequence[str]) -> str:
@@ -500,6 +536,9 @@ class Candidate:
     #: Each interest phrase's coverage, then each dislike's (see `PhraseTerms.coverage`).
     coverage: tuple[float, ...] = ()
     source: CandidateSource = CandidateSource.VECTOR
+    #: Enrichment gave it a tag the interests name; one a dislike names (and no interest does).
+    interest_tag: bool = False
+    dislike_tag: bool = False
 
     def product(self) -> Product:
         """The product, built from the loaded columns (its vectors left deferred: a page never needs them).
@@ -531,11 +570,11 @@ def _fetch_candidates(statement: Sql) -> list[Candidate]:
     """Candidates carrying their products' columns: the page needs no second query.
 
     JSON columns stay text until read (most candidates are never shown), and
-    the vectors are decoded all at once.
+    the vectors are decoded and made unit length all at once.
     """
     width, pk = len(_PRODUCT_COLUMNS), _PRODUCT_COLUMNS.index("id")
     rows = fetch_binary_sql(*statement, json_text=True)
-    vectors = decode_vectors([row[width + 1] for row in rows])
+    vectors = _unit_rows(decode_vectors([row[width + 1] for row in rows]))
     return [
         Candidate(
             row[pk],
@@ -543,7 +582,9 @@ def _fetch_candidates(statement: Sql) -> list[Candidate]:
             vector,
             row[:width],
             tuple(row[width + 2] or ()),
-            CandidateSource(row[width + 3]),
+            CandidateSource(row[width + 5]),
+            row[width + 3],
+            row[width + 4],
         )
         for row, vector in zip(rows, vectors, strict=True)
     ]
@@ -711,31 +752,24 @@ def hybrid_candidates(
 
 @dataclass(frozen=True)
 class ProfileSignals:
-    """What a profile brings to scoring: its phrases' vectors and the tags its interests and dislikes name."""
+    """What a profile brings to scoring in Python: its phrases' vectors (Postgres matches its tags and words)."""
 
     interest_vectors: np.ndarray
     dislike_vectors: np.ndarray
-    interest_tags: frozenset[str]
-    #: Tags a dislike names and no interest does (a dislike never removes a liked tag).
-    dislike_tags: frozenset[str]
 
     @classmethod
-    def for_profile(cls, facets: dict[str, Any], terms: PhraseTerms, *, model_name: str) -> ProfileSignals:
+    def for_profile(cls, terms: PhraseTerms, *, model_name: str) -> ProfileSignals:
         vectors = phrase_vectors([*terms.interests, *terms.dislikes], model_name=model_name)
         empty = np.zeros((0, 0))
-        interest_tags = frozenset(facets.get("interest_tags") or ())
         return cls(
             interest_vectors=vectors[: len(terms.interests)] if vectors is not None else empty,
             dislike_vectors=vectors[len(terms.interests) :] if vectors is not None else empty,
-            interest_tags=interest_tags,
-            dislike_tags=frozenset(facets.get("dislike_tags") or ()) - interest_tags,
         )
 
     def pool(self, candidates: Sequence[Candidate], vectors: np.ndarray, terms: PhraseTerms) -> PoolSignals:
         """The signals the candidates are scored on; `vectors` are their unit vectors, row by row."""
         split, count = len(terms.interests), len(candidates)
         coverage = np.array([c.coverage for c in candidates], dtype=np.float64).reshape(count, -1 if count else 0)
-        tags = [enrichment_list(c.enrichment, ENRICHMENT_TAGS) for c in candidates]
 
         def similarity(phrases: np.ndarray) -> np.ndarray:
             return vectors @ phrases.T if phrases.size and count else np.zeros((count, 0))
@@ -746,19 +780,23 @@ class ProfileSignals:
             interest_coverage=coverage[:, :split],
             dislike_coverage=coverage[:, split:],
             dislike_similarity=similarity(self.dislike_vectors),
-            has_interest_tag=np.array([bool(t & self.interest_tags) for t in tags], dtype=bool),
-            has_dislike_tag=np.array([bool(t & self.dislike_tags) for t in tags], dtype=bool),
+            has_interest_tag=np.array([c.interest_tag for c in candidates], dtype=bool),
+            has_dislike_tag=np.array([c.dislike_tag for c in candidates], dtype=bool),
         )
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """The rows made unit length (a zero row stays zero)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    result: np.ndarray = vectors / np.where(norms == 0, 1.0, norms)
+    return result
 
 
 def unit_vectors(candidates: Sequence[Candidate]) -> np.ndarray:
     """The candidates' vectors as rows of unit length (a zero vector stays zero)."""
     if not candidates:
         return np.zeros((0, 0))
-    vectors = np.stack([c.vector for c in candidates])
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    result: np.ndarray = vectors / np.where(norms == 0, 1.0, norms)
-    return result
+    return _unit_rows(np.stack([c.vector for c in candidates]))
 
 
 def diversify(
@@ -877,8 +915,9 @@ def score_candidates(
     facets = facets_of(profile)
     query = ProductQuery.for_profile(profile, facets, weights=tuning.weights)
     candidates, path = hybrid_candidates(query, count=count, tuning=tuning, exact=exact, enough=enough)
-    vectors = unit_vectors(candidates)
-    signals = ProfileSignals.for_profile(facets, query.terms, model_name=query.model_name).pool(
+    # Fetched candidates' vectors are unit length already.
+    vectors = np.stack([c.vector for c in candidates]) if candidates else np.zeros((0, 0))
+    signals = ProfileSignals.for_profile(query.terms, model_name=query.model_name).pool(
         candidates, vectors, query.terms
     )
     relevance = score_pool(signals, tuning.weights)
