@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +34,9 @@ def hnsw_cosine_index(name: str) -> HnswIndex:
     """The HNSW cosine index every vector column gets (m=16, ef_construction=64)."""
     return HnswIndex(name=name, fields=["embedding"], m=16, ef_construction=64, opclasses=["vector_cosine_ops"])
 
+
+#: Statements whose `$n` form is kept per process (their shapes repeat: see `fetch_binary_sql`).
+NUMBERED_STATEMENTS_CACHE_SIZE = 256
 
 #: The widest vectors the covering price index (`Product`'s `product_price_vector`) can hold: its
 #: entries, a vector of 4 bytes per dimension and the model name, must fit a B-tree page (2,704 bytes).
@@ -85,15 +91,28 @@ def fetch_binary(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
 
 
 def fetch_binary_sql(sql: str, params: Sequence[Any], *, json_text: bool = False) -> list[tuple[Any, ...]]:
-    """The rows of one SQL statement, fetched in binary (see `fetch_binary`).
+    """The rows of one SQL statement (`%s` placeholders), fetched in binary (see `fetch_binary`).
 
     `json_text` leaves jsonb values as JSON text bytes (`JsonbTextLoader`).
     """
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    # psycopg rewrites `%s` into `$n` by a regex on every call once a statement has more
+    # than 50 parameters (its cache stops there), as the recommendation searches do; the
+    # statements' shapes repeat, so the rewrite is cached here and psycopg sends it as is.
+    with psycopg.RawCursor(connection.connection) as cursor:
         if json_text:
             cursor.adapters.register_loader("jsonb", JsonbTextLoader)
         # Never prepared: a generic plan could stop using the index, and
         # transaction-pooling proxies lose prepared statements.
-        cursor.execute(sql, params, binary=True, prepare=False)
+        cursor.execute(_numbered_placeholders(sql), params, binary=True, prepare=False)
         return cursor.fetchall()
+
+
+_PLACEHOLDER = re.compile(r"%([%s])")
+
+
+@functools.lru_cache(maxsize=NUMBERED_STATEMENTS_CACHE_SIZE)
+def _numbered_placeholders(sql: str) -> str:
+    """The statement with Postgres' `$1, $2, ...` for its `%s` placeholders, and `%` for `%%`."""
+    numbers = itertools.count(1)
+    return _PLACEHOLDER.sub(lambda match: "%" if match.group(1) == "%" else f"${next(numbers)}", sql)
