@@ -399,8 +399,8 @@ class ProductQuery:
             params.append(pattern)
         return " AND ".join(clauses), params
 
-    def _signals(self, source: CandidateSource) -> Sql:
-        """A candidate row's columns after its distance (see `CANDIDATE_COLUMNS`): what it is scored on.
+    def _signals(self) -> Sql:
+        """A candidate row's columns between its distance and its source (see `CANDIDATE_COLUMNS`): what it is scored on.
 
         Postgres computes the phrase coverage and the tag matches: the
         enrichment JSON of most candidates is never read in Python.
@@ -416,30 +416,36 @@ class ProductQuery:
                 params.append(list(names))
             else:
                 tags.append("false")
-        sql = (
-            f"embedding, {coverage} AS coverage, {tags[0]} AS interest_tag, {tags[1]} AS dislike_tag, "
-            f"'{source.value}'::text AS source"
-        )
-        return sql, params
+        return f"embedding, {coverage} AS coverage, {tags[0]} AS interest_tag, {tags[1]} AS dislike_tag", params
 
-    def _select(self, source: CandidateSource) -> Sql:
-        """The columns of a candidate row (`CANDIDATE_COLUMNS`) and the filtered table they come from.
+    def candidates(self, *searches: Sql) -> Sql:
+        """The candidate rows (`CANDIDATE_COLUMNS`) of what these searches found, in one statement (`UNION ALL`).
+
+        Each search returns only (id, distance, source) rows; the products'
+        columns and signals are read once per found row, after the searches
+        have sorted and cut their matches.
+        """
+        union = " UNION ALL ".join(f"({sql})" for sql, _ in searches)
+        signals, params = self._signals()
+        sql = (
+            f"SELECT {_PRODUCT_COLUMNS_SQL}, candidate_distance AS distance, {signals}, candidate_source AS source "
+            f"FROM ({union}) AS candidates JOIN {_PRODUCT_TABLE} ON id = candidate_id"
+        )
+        return sql, [*params, *(param for _, search_params in searches for param in search_params)]
+
+    def nearest(self, count: int) -> Sql:
+        """The `count` nearest allowed products by cosine distance (the HNSW index's order), for `candidates`.
 
         The profile's vector is a scalar subquery (an InitPlan the HNSW scan
         orders by): it never travels to Python and back as 256 numbers.
         """
-        signals, signal_params = self._signals(source)
-        where, where_params = self.where()
+        where, params = self.where()
         sql = (
-            f"SELECT {_PRODUCT_COLUMNS_SQL}, embedding <=> ({_PROFILE_VECTOR_SQL}) AS distance, {signals} "
-            f"FROM {_PRODUCT_TABLE} WHERE {where}"
+            f"SELECT id AS candidate_id, embedding <=> ({_PROFILE_VECTOR_SQL}) AS candidate_distance, "
+            f"'{CandidateSource.VECTOR.value}'::text AS candidate_source "
+            f"FROM {_PRODUCT_TABLE} WHERE {where} ORDER BY candidate_distance LIMIT %s"
         )
-        return sql, [self.profile_id, *signal_params, *where_params]
-
-    def nearest(self, count: int) -> Sql:
-        """The `count` nearest allowed products by cosine distance, as rows of `CANDIDATE_COLUMNS`."""
-        sql, params = self._select(CandidateSource.VECTOR)
-        return f"{sql} ORDER BY distance LIMIT %s", [*params, count]
+        return sql, [self.profile_id, *params, count]
 
     def nearest_in_budget(self, count: int) -> Sql:
         """`nearest(count)` found by scoring every product inside the budget (exact), for a budget that keeps few.
@@ -447,53 +453,51 @@ class ProductQuery:
         The distance is the `cosine_distance` function, the `<=>` operator's
         own: written as a call, it cannot be served by the HNSW index, and the
         products in the budget are read from the covering `product_price_vector`
-        index in price order. Only the nearest are joined to their rows; the
-        dislike filter, which needs the text, is checked on those rows, nearest
-        first, until `count` pass.
+        index in price order. The dislike filter, which needs the text, is
+        checked on the rows of the nearest, nearest first, until `count` pass.
         """
-        where, where_params = self.where(text=False)
+        where, params = self.where(text=False)
+        distance = f"cosine_distance(embedding, ({_PROFILE_VECTOR_SQL}))"
+        source = f"'{CandidateSource.VECTOR.value}'::text AS candidate_source"
         pattern = dislike_pattern(self.dislikes)
+        if pattern is None:
+            sql = (
+                f"SELECT id AS candidate_id, {distance} AS candidate_distance, {source} "
+                f"FROM {_PRODUCT_TABLE} WHERE {where} ORDER BY candidate_distance LIMIT %s"
+            )
+            return sql, [self.profile_id, *params, count]
         ranked = (
-            f"SELECT id AS ranked_id, cosine_distance(embedding, ({_PROFILE_VECTOR_SQL})) AS ranked_distance "
+            f"SELECT id AS ranked_id, {distance} AS ranked_distance "
             f"FROM {_PRODUCT_TABLE} WHERE {where} ORDER BY ranked_distance"
         )
-        ranked_params: list[Any] = [self.profile_id, *where_params]
-        if pattern is None:
-            ranked += " LIMIT %s"
-            ranked_params.append(count)
-        signals, signal_params = self._signals(CandidateSource.VECTOR)
         sql = (
-            f"SELECT {_PRODUCT_COLUMNS_SQL}, ranked_distance AS distance, {signals} "
-            f"FROM ({ranked}) AS ranked JOIN {_PRODUCT_TABLE} ON id = ranked_id"
+            f"SELECT ranked_id AS candidate_id, ranked_distance AS candidate_distance, {source} "
+            f"FROM ({ranked}) AS ranked JOIN {_PRODUCT_TABLE} ON id = ranked_id "
+            f"WHERE {_DISLIKE_FILTER_SQL} ORDER BY ranked_distance LIMIT %s"
         )
-        params = [*signal_params, *ranked_params]
-        if pattern is not None:
-            sql += f" WHERE {_DISLIKE_FILTER_SQL}"
-            params.append(pattern)
-        return f"{sql} ORDER BY distance LIMIT %s", [*params, count]
+        return sql, [self.profile_id, *params, pattern, count]
 
     def lexical(self, count: int) -> Sql:
-        """The `count` allowed products covering an interest phrase best (nearest first among equals).
+        """The `count` allowed products covering an interest phrase best (nearest first among equals), for `candidates`.
 
         Candidates are the products whose title or CMS tags hold an interest
         stem (`title_search_vector`, GIN-indexed: descriptions would make the
         index return several times more rows, and drawing on them changed no
         ranking of the tuning split); they are scored on the whole text.
         """
-        sql, params = self._select(CandidateSource.LEXICAL)
+        where, params = self.where()
         best, best_params = self.terms.best_interest_coverage(self.body_credit)
-        return (
-            f"{sql} AND title_search_vector @@ %s::tsquery ORDER BY {best} DESC, distance, id LIMIT %s",
-            [*params, self.terms.any_interest_query(), *best_params, count],
+        sql = (
+            f"SELECT id AS candidate_id, embedding <=> ({_PROFILE_VECTOR_SQL}) AS candidate_distance, "
+            f"'{CandidateSource.LEXICAL.value}'::text AS candidate_source "
+            f"FROM {_PRODUCT_TABLE} WHERE {where} AND title_search_vector @@ %s::tsquery "
+            f"ORDER BY {best} DESC, candidate_distance, id LIMIT %s"
         )
+        return sql, [self.profile_id, *params, self.terms.any_interest_query(), *best_params, count]
 
 
 #: A product whose own text names a whole dislike (the pattern is the parameter) is never shown.
 _DISLIKE_FILTER_SQL = "NOT (concat(title, ' ', brand, ' ', description, ' ', tags::text) ~* %s)"
-
-
-def _union_all(*statements: Sql) -> Sql:
-    return " UNION ALL ".join(f"({sql})" for sql, _ in statements), [p for _, params in statements for p in params]
 
 
 #: The product columns a candidate row carries (all but the vector and the search vectors),
@@ -671,14 +675,14 @@ def explain_search(
 ) -> str:
     """The query plan of the vector search as it runs (`vector_path`): benchmarks and tests check the index it uses."""
     if vector_path(query, tuning=tuning) is SearchPath.BUDGET:
-        return _explain(query.nearest_in_budget(count), analyze=analyze)
+        return _explain(query.candidates(query.nearest_in_budget(count)), analyze=analyze)
     with _local_settings(_index_settings(tuning, count)):
-        return _explain(query.nearest(count), analyze=analyze)
+        return _explain(query.candidates(query.nearest(count)), analyze=analyze)
 
 
 def explain_lexical(query: ProductQuery, *, count: int, analyze: bool = False) -> str:
     """The query plan of the full-text search (benchmarks and tests check that the GIN index is used)."""
-    return _explain(query.lexical(count), analyze=analyze)
+    return _explain(query.candidates(query.lexical(count)), analyze=analyze)
 
 
 def _explain(statement: Sql, *, analyze: bool) -> str:
@@ -689,7 +693,8 @@ def _explain(statement: Sql, *, analyze: bool) -> str:
 
 
 def _by_distance(candidates: list[Candidate]) -> list[Candidate]:
-    # One order for equal distances; the relaxed-order index scan returns neighbours only roughly sorted.
+    # The join to the products' rows keeps no order, the relaxed-order index scan returns
+    # neighbours only roughly sorted, and equal distances need one order.
     candidates.sort(key=lambda c: (c.distance, c.product_id))
     return candidates
 
@@ -707,21 +712,21 @@ def search_candidates(
     if not exact:
         path = vector_path(query, tuning=tuning)
         if path is SearchPath.BUDGET:
-            return _by_distance(_fetch_candidates(query.nearest_in_budget(count))), path
+            return _by_distance(_fetch_candidates(query.candidates(query.nearest_in_budget(count)))), path
         with _local_settings(_index_settings(tuning, count)):
-            candidates = _fetch_candidates(query.nearest(count))
+            candidates = _fetch_candidates(query.candidates(query.nearest(count)))
         if len(candidates) >= enough:
             return _by_distance(candidates), SearchPath.INDEX
     with _local_settings({"enable_indexscan": "off"}):
-        candidates = _fetch_candidates(query.nearest(count))
-    return candidates, SearchPath.EXACT if exact else SearchPath.EXACT_FALLBACK
+        candidates = _fetch_candidates(query.candidates(query.nearest(count)))
+    return _by_distance(candidates), SearchPath.EXACT if exact else SearchPath.EXACT_FALLBACK
 
 
 def lexical_candidates(query: ProductQuery, *, count: int) -> list[Candidate]:
     """The `count` allowed products whose words cover an interest phrase best (none without interest words)."""
     if not query.terms.searchable:
         return []
-    return _fetch_candidates(query.lexical(count))
+    return _fetch_candidates(query.candidates(query.lexical(count)))
 
 
 def hybrid_candidates(
@@ -741,10 +746,10 @@ def hybrid_candidates(
     else:
         path = vector_path(query, tuning=tuning)
         if path is SearchPath.BUDGET:
-            both = _fetch_candidates(_union_all(query.nearest_in_budget(count), query.lexical(count)))
+            both = _fetch_candidates(query.candidates(query.nearest_in_budget(count), query.lexical(count)))
         else:
             with _local_settings(_index_settings(tuning, count)):
-                both = _fetch_candidates(_union_all(query.nearest(count), query.lexical(count)))
+                both = _fetch_candidates(query.candidates(query.nearest(count), query.lexical(count)))
         lexical = [c for c in both if c.source is CandidateSource.LEXICAL]
         vector = _by_distance([c for c in both if c.source is CandidateSource.VECTOR])
         if path is SearchPath.INDEX and len(vector) < enough:
