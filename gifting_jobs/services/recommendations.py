@@ -853,20 +853,25 @@ def mmr_order(
     count = len(gains)
     if not count:
         return []
+    weighted, novelty = mmr_lambda * gains, 1 - mmr_lambda
     redundancy = np.full(count, -np.inf)
     available = np.ones(count, dtype=bool)
+    # Available and not a near-duplicate of a picked row: redundancy only grows, so one
+    # comparison per pick keeps it.
+    distinct = np.ones(count, dtype=bool)
     picked: list[int] = []
+    scores = gains
     for _ in range(min(limit, count)):
-        scores = gains if not picked else mmr_lambda * gains - (1 - mmr_lambda) * redundancy
-        distinct = available & (redundancy < duplicate_similarity)
-        eligible = distinct if distinct.any() else available
         # Ties go to the lower index (the lower product id among equals), so equal inputs give one order.
-        best = int(np.argmax(np.where(eligible, scores, -np.inf)))
+        best = int(np.where(distinct if distinct.any() else available, scores, -np.inf).argmax())
         picked.append(best)
-        available[best] = False
+        available[best] = distinct[best] = False
         # One row of similarities per pick: the whole matrix (a matrix product) cost
         # more than the rest of MMR, as BLAS threads it even for a pool of 80.
-        redundancy = np.maximum(redundancy, vectors @ vectors[best])
+        similarity = vectors @ vectors[best]
+        np.maximum(redundancy, similarity, out=redundancy)
+        distinct &= similarity < duplicate_similarity
+        scores = weighted - novelty * redundancy
     return picked
 
 
