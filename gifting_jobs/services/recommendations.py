@@ -13,10 +13,13 @@ never filter: the offline tagger is often wrong. The merged pool is then
 re-ranked by maximal marginal relevance (MMR) so a page is not ten variants
 of one item.
 
-With selective filters a plain HNSW scan returns too few rows (it finds
-`ef_search` neighbours, then filters), so the scan is iterative
-(`hnsw.iterative_scan = relaxed_order`) and an exact scan takes over when the
-index still returns fewer rows than asked.
+A budget that keeps few products is searched exactly instead: every product
+in it is scored from a B-tree on price that carries the vectors, which reads
+far fewer pages than a filtered HNSW scan. With other selective filters a
+plain HNSW scan returns too few rows (it finds `ef_search` neighbours, then
+filters), so the scan is iterative (`hnsw.iterative_scan = relaxed_order`)
+and an exact scan takes over when the index still returns fewer rows than
+asked.
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ DEFAULT_EF_SEARCH = 200
 DEFAULT_ITERATIVE_SCAN = "relaxed_order"
 #: A budget the planner expects to keep at most this many products is searched exactly, over the
 #: covering price index: at 100k products that scan took about as long as the filtered HNSW scan
-#: at ~10k products in the budget, and a third of it at 5k (the HNSW scan fetches a heap row per
+#: at ~9k products in the budget, and under half of it at 5k (the HNSW scan fetches a heap row per
 #: candidate it filters, ~800 for 40 rows when 5% pass). 0 always uses the HNSW index.
 DEFAULT_BUDGET_SCAN_ROWS = 8_000
 #: How long the planner's estimate of a budget's products is reused (seconds), and for how many budgets.
@@ -560,6 +563,7 @@ class Candidate(NamedTuple):
 
     @property
     def enrichment(self) -> Any:
+        """The product's enrichment JSON, decoded on each read (scoring itself never needs it)."""
         return _json_value(self.columns[_ENRICHMENT_COLUMN])
 
 
