@@ -15,7 +15,8 @@ text, as real interests do. A later run reuses the loaded catalog unless
 
 Measured, for profiles without a budget and with a budget keeping 5% of the
 catalog: p50/p95 latency of the whole `get_recommendations` call (profile
-read, filtered iterative HNSW search, GIN full-text search, scoring, MMR),
+read, vector search (filtered iterative HNSW, or for the 5% budget the exact
+scan of the covering price index), GIN full-text search, scoring, MMR),
 the same with exact scans, recall@20 of the vector candidates and of the
 fused, scored list against the exact ones, and how often the exact fallback
 was needed. Target: p50 < 10 ms indexed, fused recall@20 >= 0.95.
@@ -190,10 +191,19 @@ def load_catalog(count: int, centres, rng, model_name: str) -> None:
             f"WITH (m = {index.m}, ef_construction = {index.ef_construction})"
         )
         cursor.execute("CREATE INDEX product_search_vector_gin ON gifting_jobs_product USING gin (search_vector)")
-        cursor.execute("ANALYZE gifting_jobs_product")
     print(
         f"loaded {count:,} products in {loaded:.1f} s; HNSW and GIN indexes built in {time.monotonic() - started:.1f} s"
     )
+
+
+def vacuum_catalog() -> None:
+    """VACUUM (ANALYZE) the products, as autovacuum does after a bulk load: the exact budget scan is index-only then."""
+    from django.db import connection
+
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE) gifting_jobs_product")
+    print(f"vacuumed and analysed the products in {time.monotonic() - started:.1f} s")
 
 
 def create_profiles(queries: int, centres, rng, model_name: str) -> tuple[list, list]:
@@ -334,7 +344,14 @@ def main() -> None:
 
     from gifting_jobs.answers import facets_of
     from gifting_jobs.providers.embeddings import get_embedding_provider
-    from gifting_jobs.services.recommendations import DEFAULT_TUNING, ProductQuery, explain_lexical, explain_search
+    from gifting_jobs.services.recommendations import (
+        DEFAULT_TUNING,
+        ProductQuery,
+        budget_rows,
+        explain_lexical,
+        explain_search,
+        vector_path,
+    )
 
     provider = get_embedding_provider()
     rng = np.random.default_rng(SEED)
@@ -345,16 +362,18 @@ def main() -> None:
         load_catalog(args.products, centres, rng, provider.model_name)
     else:
         print(f"reusing the {args.products:,} products of {BENCH_DATABASE} (--rebuild to reload)")
+    vacuum_catalog()
     open_profiles, budget_profiles = create_profiles(
         args.queries, centres, np.random.default_rng(SEED + 1), provider.model_name
     )
 
-    plan = explain_search(
-        ProductQuery.for_profile(budget_profiles[0], facets_of(budget_profiles[0])),
-        count=DEFAULT_TUNING.pool_size(LIMIT),
+    budget_query = ProductQuery.for_profile(budget_profiles[0], facets_of(budget_profiles[0]))
+    plan = explain_search(budget_query, count=DEFAULT_TUNING.pool_size(LIMIT))
+    print(
+        f"5% filtered vector search: {vector_path(budget_query)} path (planner's estimate {budget_rows(budget_query):,} "
+        f"products in the budget, exact scan up to {DEFAULT_TUNING.budget_scan_rows:,}); plan uses the HNSW index: "
+        f"{'product_embedding_hnsw' in plan}, the covering price index: {'product_price_vector' in plan}"
     )
-    uses_hnsw = "product_embedding_hnsw" in plan
-    print(f"plan of the 5% filtered search uses the HNSW index: {uses_hnsw}")
     lexical_plan = explain_lexical(
         ProductQuery.for_profile(budget_profiles[0], facets_of(budget_profiles[0])),
         count=DEFAULT_TUNING.pool_size(LIMIT),

@@ -118,6 +118,10 @@ class LruCache:
                     found[key] = self._items[key]
             return found
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
     def put_many(self, items: dict[Any, Any]) -> None:
         with self._lock:
             self._items.update(items)

@@ -102,6 +102,16 @@ class Product(models.Model):
             # A budget narrows the full-text matches by a bitmap AND before any row is read.
             models.Index(fields=["price"], name="product_price"),
             models.Index(fields=["status", "visible_to_gifter"], name="product_status_visible"),
+            # A budget that keeps few products is searched by scoring all of them: this index
+            # holds their vectors in price order, so that scan reads ~1 KB per product from
+            # adjacent pages instead of a heap page each (index-only, once vacuumed). Its
+            # entries must fit a B-tree page: see MAX_COVERED_DIMENSIONS.
+            models.Index(
+                fields=["price"],
+                include=["id", "embedding_model", "embedding"],
+                condition=models.Q(status=ProductStatus.PUBLISHED, visible_to_gifter=True, embedding__isnull=False),
+                name="product_price_vector",
+            ),
         ]
 
     def __str__(self) -> str:

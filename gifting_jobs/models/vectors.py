@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +15,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from pgvector import Vector
 from pgvector.django import HnswIndex, VectorField
+from psycopg.adapt import Loader
 
 from gifting_jobs.conf import DEFAULT_EMBEDDING_DIMENSIONS
 
@@ -31,6 +35,13 @@ def hnsw_cosine_index(name: str) -> HnswIndex:
     return HnswIndex(name=name, fields=["embedding"], m=16, ef_construction=64, opclasses=["vector_cosine_ops"])
 
 
+#: Statements whose `$n` form is kept per process (their shapes repeat: see `fetch_binary_sql`).
+NUMBERED_STATEMENTS_CACHE_SIZE = 256
+
+#: The widest vectors the covering price index (`Product`'s `product_price_vector`) can hold: its
+#: entries, a vector of 4 bytes per dimension and the model name, must fit a B-tree page (2,704 bytes).
+MAX_COVERED_DIMENSIONS = 600
+
 #: pgvector's binary `vector`: int16 dimensions, int16 unused, then big-endian float32s.
 _VECTOR_HEADER_BYTES = 4
 
@@ -45,6 +56,28 @@ def decode_vector(value: Any) -> np.ndarray:
     return np.asarray(Vector._from_db(value), dtype=np.float64)
 
 
+def decode_vectors(values: Sequence[Any]) -> np.ndarray:
+    """Binary vector values of one dimension (from `fetch_binary`) as the rows of one float64 matrix.
+
+    One buffer and one conversion for the lot: decoding row by row cost more than the scoring.
+    """
+    if not values:
+        return np.zeros((0, 0))
+    # The 4-byte header is one float32 wide: drop it as the first column.
+    floats = np.frombuffer(b"".join(values), dtype=">f4").reshape(len(values), -1)
+    return floats[:, _VECTOR_HEADER_BYTES // 4 :].astype(np.float64)
+
+
+class JsonbTextLoader(Loader):
+    """Binary jsonb as its JSON text (bytes), for rows whose JSON is decoded only if needed (`json.loads`)."""
+
+    format = psycopg.pq.Format.BINARY
+
+    def load(self, data: Any) -> bytes:
+        # Binary jsonb is a version byte, then the JSON text.
+        return bytes(data[1:])
+
+
 def fetch_binary(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
     """The rows of a `values_list` queryset, fetched in binary: parsing vectors from text costs more than the search.
 
@@ -57,11 +90,29 @@ def fetch_binary(queryset: QuerySet[Any]) -> list[tuple[Any, ...]]:
     return fetch_binary_sql(sql, params)
 
 
-def fetch_binary_sql(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """The rows of one SQL statement, fetched in binary (see `fetch_binary`)."""
+def fetch_binary_sql(sql: str, params: Sequence[Any], *, json_text: bool = False) -> list[tuple[Any, ...]]:
+    """The rows of one SQL statement (`%s` placeholders), fetched in binary (see `fetch_binary`).
+
+    `json_text` leaves jsonb values as JSON text bytes (`JsonbTextLoader`).
+    """
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    # psycopg rewrites `%s` into `$n` by a regex on every call once a statement has more
+    # than 50 parameters (its cache stops there), as the recommendation searches do; the
+    # statements' shapes repeat, so the rewrite is cached here and psycopg sends it as is.
+    with psycopg.RawCursor(connection.connection) as cursor:
+        if json_text:
+            cursor.adapters.register_loader("jsonb", JsonbTextLoader)
         # Never prepared: a generic plan could stop using the index, and
         # transaction-pooling proxies lose prepared statements.
-        cursor.execute(sql, params, binary=True, prepare=False)
+        cursor.execute(_numbered_placeholders(sql), params, binary=True, prepare=False)
         return cursor.fetchall()
+
+
+_PLACEHOLDER = re.compile(r"%([%s])")
+
+
+@functools.lru_cache(maxsize=NUMBERED_STATEMENTS_CACHE_SIZE)
+def _numbered_placeholders(sql: str) -> str:
+    """The statement with Postgres' `$1, $2, ...` for its `%s` placeholders, and `%` for `%%`."""
+    numbers = itertools.count(1)
+    return _PLACEHOLDER.sub(lambda match: "%" if match.group(1) == "%" else f"${next(numbers)}", sql)

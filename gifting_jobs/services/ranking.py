@@ -182,3 +182,22 @@ def best_phrase(phrases: Sequence[str], signals: CandidateSignals) -> tuple[str,
     if signals.interest_similarity.size:
         return phrases[int(np.argmax(signals.interest_similarity))], False
     return None
+
+
+def best_phrases(phrases: Sequence[str], signals: PoolSignals, rows: Sequence[int]) -> list[tuple[str, bool] | None]:
+    """`best_phrase` of each of these pool rows, found for all of them at once (a page asks for 20)."""
+    if not phrases:
+        return [None] * len(rows)
+    coverage, similarity = signals.interest_coverage[rows], signals.interest_similarity[rows]
+    by_words = coverage.max(axis=1) > 0 if coverage.shape[1] else np.zeros(len(rows), dtype=bool)
+    word = coverage.argmax(axis=1) if coverage.shape[1] else None
+    meaning = similarity.argmax(axis=1) if similarity.shape[1] else None
+    found: list[tuple[str, bool] | None] = []
+    for k in range(len(rows)):
+        if word is not None and by_words[k]:
+            found.append((phrases[int(word[k])], True))
+        elif meaning is not None:
+            found.append((phrases[int(meaning[k])], False))
+        else:
+            found.append(None)
+    return found

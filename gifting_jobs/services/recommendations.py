@@ -13,23 +13,28 @@ never filter: the offline tagger is often wrong. The merged pool is then
 re-ranked by maximal marginal relevance (MMR) so a page is not ten variants
 of one item.
 
-With selective filters a plain HNSW scan returns too few rows (it finds
-`ef_search` neighbours, then filters), so the scan is iterative
-(`hnsw.iterative_scan = relaxed_order`) and an exact scan takes over when the
-index still returns fewer rows than asked.
+A budget that keeps few products is searched exactly instead: every product
+in it is scored from a B-tree on price that carries the vectors, which reads
+far fewer pages than a filtered HNSW scan. With other selective filters a
+plain HNSW scan returns too few rows (it finds `ef_search` neighbours, then
+filters), so the scan is iterative (`hnsw.iterative_scan = relaxed_order`)
+and an exact scan takes over when the index still returns fewer rows than
+asked.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from django.db import connection, transaction
@@ -57,14 +62,14 @@ from gifting_jobs.models.catalog import (
     ENRICHMENT_TAGS,
     enrichment_list,
 )
-from gifting_jobs.models.vectors import decode_vector, fetch_binary_sql
+from gifting_jobs.models.vectors import MAX_COVERED_DIMENSIONS, decode_vectors, embedding_dimensions, fetch_binary_sql
 from gifting_jobs.payloads import TriggeredBy
 from gifting_jobs.providers.embeddings import get_embedding_provider
 from gifting_jobs.services.ranking import (
     DEFAULT_WEIGHTS,
     PoolSignals,
     RankingWeights,
-    best_phrase,
+    best_phrases,
     score_pool,
 )
 from gifting_jobs.taxonomy import RECIPIENT_TYPES, TAG_LABELS
@@ -96,6 +101,13 @@ DEFAULT_POOL_FACTOR, MAX_POOL = 2.0, 200
 DEFAULT_EF_SEARCH = 200
 #: `hnsw.iterative_scan` mode: relaxed order is fast and the pool is re-sorted by distance anyway.
 DEFAULT_ITERATIVE_SCAN = "relaxed_order"
+#: A budget the planner expects to keep at most this many products is searched exactly, over the
+#: covering price index: at 100k products that scan took about as long as the filtered HNSW scan
+#: at ~9k products in the budget, and under half of it at 5k (the HNSW scan fetches a heap row per
+#: candidate it filters, ~800 for 40 rows when 5% pass). 0 always uses the HNSW index.
+DEFAULT_BUDGET_SCAN_ROWS = 8_000
+#: How long the planner's estimate of a budget's products is reused (seconds), and for how many budgets.
+BUDGET_ESTIMATE_SECONDS, BUDGET_ESTIMATE_CACHE_SIZE = 300.0, 1024
 #: Interest and dislike phrases of a profile that are searched (the questionnaire allows 30).
 MAX_SEARCH_PHRASES = 12
 #: Phrase vectors kept per process: phrases repeat across calls of one user.
@@ -136,8 +148,11 @@ class SearchTuning:
     ef_search: int = DEFAULT_EF_SEARCH
     #: "off", "relaxed_order" or "strict_order".
     iterative_scan: str = DEFAULT_ITERATIVE_SCAN
-    #: Keep the planner on the HNSW scan (no sequential scan, no sort), so benchmarks and tests measure it.
+    #: Keep the planner on the HNSW scan (no sequential scan, no sort, no exact budget scan), so
+    #: benchmarks and tests measure it.
     force_index: bool = False
+    #: The most products a budget may keep for the exact budget scan (see `DEFAULT_BUDGET_SCAN_ROWS`).
+    budget_scan_rows: int = DEFAULT_BUDGET_SCAN_ROWS
     #: Whether the full-text search adds candidates (off: the vector search alone, as before hybrid search).
     lexical: bool = True
     weights: RankingWeights = DEFAULT_WEIGHTS
@@ -160,6 +175,8 @@ class SearchPath(StrEnum):
     """Which scan produced the vector candidates."""
 
     INDEX = "index"
+    #: The budget keeps few products: all of them were scored, read from the covering price index.
+    BUDGET = "budget"
     #: The index returned fewer rows than asked; an exact scan was run instead.
     EXACT_FALLBACK = "exact_fallback"
     #: An exact scan was asked for (benchmarks' reference).
@@ -326,6 +343,9 @@ class ProductQuery:
     dislikes: tuple[str, ...] = ()
     terms: PhraseTerms = field(default_factory=PhraseTerms)
     body_credit: float = DEFAULT_WEIGHTS.body_word_credit
+    #: Taxonomy tags the interests name, and those a dislike names and no interest does.
+    interest_tags: tuple[str, ...] = ()
+    dislike_tags: tuple[str, ...] = ()
 
     @classmethod
     def for_profile(
@@ -335,6 +355,7 @@ class ProductQuery:
             return Decimal(str(value)) if value is not None else None
 
         dislikes = tuple(facets.get("dislikes") or ())
+        interest_tags = tuple(facets.get("interest_tags") or ())
         return cls(
             profile_id=profile.pk,
             model_name=profile.embedding_model,
@@ -343,6 +364,8 @@ class ProductQuery:
             dislikes=dislikes,
             terms=PhraseTerms.for_phrases(tuple(facets.get("interests") or ()), dislikes),
             body_credit=weights.body_word_credit,
+            interest_tags=interest_tags,
+            dislike_tags=tuple(t for t in facets.get("dislike_tags") or () if t not in interest_tags),
         )
 
     def filtered(self) -> QuerySet[Product]:
@@ -375,12 +398,17 @@ class ProductQuery:
             ).exclude(searchable__iregex=pattern)
         return products
 
-    def where(self) -> Sql:
+    @property
+    def has_budget(self) -> bool:
+        return self.budget_min is not None or self.budget_max is not None
+
+    def where(self, *, text: bool = True) -> Sql:
         """The hard filters of `filtered()` as one SQL condition: the searches are written as SQL.
 
         Building the two searches with the ORM cost more CPU than Postgres
         spent running them; `filtered()` stays the readable reference, and a
-        test holds both to the same rows.
+        test holds both to the same rows. `text=False` leaves out the dislike
+        filter (the only one the covering price index cannot answer).
         """
         clauses = ["embedding IS NOT NULL", "embedding_model = %s", "status = %s", "visible_to_gifter"]
         params: list[Any] = [self.model_name, ProductStatus.PUBLISHED.value]
@@ -390,50 +418,112 @@ class ProductQuery:
         if self.budget_max is not None:
             clauses.append("price <= %s")
             params.append(self.budget_max)
-        pattern = dislike_pattern(self.dislikes)
+        pattern = dislike_pattern(self.dislikes) if text else None
         if pattern is not None:
             # A product whose own text names a whole dislike is never shown.
-            clauses.append("NOT (concat(title, ' ', brand, ' ', description, ' ', tags::text) ~* %s)")
+            clauses.append(_DISLIKE_FILTER_SQL)
             params.append(pattern)
         return " AND ".join(clauses), params
 
-    def _select(self, source: CandidateSource) -> Sql:
-        """The columns of a candidate row (`CANDIDATE_COLUMNS`) and the filtered table they come from.
+    def _signals(self) -> Sql:
+        """A candidate row's columns between its distance and its source (see `CANDIDATE_COLUMNS`): what it is scored on.
+
+        Postgres computes the phrase coverage and the tag matches: the
+        enrichment JSON of most candidates is never read in Python.
+        """
+        coverage, params = self.terms.coverage(self.body_credit)
+        tags = []
+        for names in (self.interest_tags, self.dislike_tags):
+            if names:
+                # As `enrichment_list`: string elements of a `tags` list.
+                tags.append(
+                    "COALESCE(jsonb_typeof(enrichment -> 'tags') = 'array' AND (enrichment -> 'tags') ?| %s, false)"
+                )
+                params.append(list(names))
+            else:
+                tags.append("false")
+        return f"embedding, {coverage} AS coverage, {tags[0]} AS interest_tag, {tags[1]} AS dislike_tag", params
+
+    def candidates(self, *searches: Sql) -> Sql:
+        """The candidate rows (`CANDIDATE_COLUMNS`) of what these searches found, in one statement (`UNION ALL`).
+
+        Each search returns only (id, distance, source) rows; the products'
+        columns and signals are read once per found row, after the searches
+        have sorted and cut their matches.
+        """
+        union = " UNION ALL ".join(f"({sql})" for sql, _ in searches)
+        signals, params = self._signals()
+        sql = (
+            f"SELECT {_PRODUCT_COLUMNS_SQL}, candidate_distance AS distance, {signals}, candidate_source AS source "
+            f"FROM ({union}) AS candidates JOIN {_PRODUCT_TABLE} ON id = candidate_id"
+        )
+        return sql, [*params, *(param for _, search_params in searches for param in search_params)]
+
+    def nearest(self, count: int) -> Sql:
+        """The `count` nearest allowed products by cosine distance (the HNSW index's order), for `candidates`.
 
         The profile's vector is a scalar subquery (an InitPlan the HNSW scan
         orders by): it never travels to Python and back as 256 numbers.
         """
-        coverage, coverage_params = self.terms.coverage(self.body_credit)
-        where, where_params = self.where()
+        where, params = self.where()
         sql = (
-            f"SELECT {_PRODUCT_COLUMNS_SQL}, embedding <=> ({_PROFILE_VECTOR_SQL}) AS distance, embedding, "
-            f"{coverage} AS coverage, '{source.value}'::text AS source FROM {_PRODUCT_TABLE} WHERE {where}"
+            f"SELECT id AS candidate_id, embedding <=> ({_PROFILE_VECTOR_SQL}) AS candidate_distance, "
+            f"'{CandidateSource.VECTOR.value}'::text AS candidate_source "
+            f"FROM {_PRODUCT_TABLE} WHERE {where} ORDER BY candidate_distance LIMIT %s"
         )
-        return sql, [self.profile_id, *coverage_params, *where_params]
+        return sql, [self.profile_id, *params, count]
 
-    def nearest(self, count: int) -> Sql:
-        """The `count` nearest allowed products by cosine distance, as rows of `CANDIDATE_COLUMNS`."""
-        sql, params = self._select(CandidateSource.VECTOR)
-        return f"{sql} ORDER BY distance LIMIT %s", [*params, count]
+    def nearest_in_budget(self, count: int) -> Sql:
+        """`nearest(count)` found by scoring every product inside the budget (exact), for a budget that keeps few.
+
+        The distance is the `cosine_distance` function, the `<=>` operator's
+        own: written as a call, it cannot be served by the HNSW index, and the
+        products in the budget are read from the covering `product_price_vector`
+        index in price order. The dislike filter, which needs the text, is
+        checked on the rows of the nearest, nearest first, until `count` pass.
+        """
+        where, params = self.where(text=False)
+        distance = f"cosine_distance(embedding, ({_PROFILE_VECTOR_SQL}))"
+        source = f"'{CandidateSource.VECTOR.value}'::text AS candidate_source"
+        pattern = dislike_pattern(self.dislikes)
+        if pattern is None:
+            sql = (
+                f"SELECT id AS candidate_id, {distance} AS candidate_distance, {source} "
+                f"FROM {_PRODUCT_TABLE} WHERE {where} ORDER BY candidate_distance LIMIT %s"
+            )
+            return sql, [self.profile_id, *params, count]
+        ranked = (
+            f"SELECT id AS ranked_id, {distance} AS ranked_distance "
+            f"FROM {_PRODUCT_TABLE} WHERE {where} ORDER BY ranked_distance"
+        )
+        sql = (
+            f"SELECT ranked_id AS candidate_id, ranked_distance AS candidate_distance, {source} "
+            f"FROM ({ranked}) AS ranked JOIN {_PRODUCT_TABLE} ON id = ranked_id "
+            f"WHERE {_DISLIKE_FILTER_SQL} ORDER BY ranked_distance LIMIT %s"
+        )
+        return sql, [self.profile_id, *params, pattern, count]
 
     def lexical(self, count: int) -> Sql:
-        """The `count` allowed products covering an interest phrase best (nearest first among equals).
+        """The `count` allowed products covering an interest phrase best (nearest first among equals), for `candidates`.
 
         Candidates are the products whose title or CMS tags hold an interest
         stem (`title_search_vector`, GIN-indexed: descriptions would make the
         index return several times more rows, and drawing on them changed no
         ranking of the tuning split); they are scored on the whole text.
         """
-        sql, params = self._select(CandidateSource.LEXICAL)
+        where, params = self.where()
         best, best_params = self.terms.best_interest_coverage(self.body_credit)
-        return (
-            f"{sql} AND title_search_vector @@ %s::tsquery ORDER BY {best} DESC, distance, id LIMIT %s",
-            [*params, self.terms.any_interest_query(), *best_params, count],
+        sql = (
+            f"SELECT id AS candidate_id, embedding <=> ({_PROFILE_VECTOR_SQL}) AS candidate_distance, "
+            f"'{CandidateSource.LEXICAL.value}'::text AS candidate_source "
+            f"FROM {_PRODUCT_TABLE} WHERE {where} AND title_search_vector @@ %s::tsquery "
+            f"ORDER BY {best} DESC, candidate_distance, id LIMIT %s"
         )
+        return sql, [self.profile_id, *params, self.terms.any_interest_query(), *best_params, count]
 
 
-def _union_all(*statements: Sql) -> Sql:
-    return " UNION ALL ".join(f"({sql})" for sql, _ in statements), [p for _, params in statements for p in params]
+#: A product whose own text names a whole dislike (the pattern is the parameter) is never shown.
+_DISLIKE_FILTER_SQL = "NOT (concat(title, ' ', brand, ' ', description, ' ', tags::text) ~* %s)"
 
 
 #: The product columns a candidate row carries (all but the vector and the search vectors),
@@ -443,7 +533,15 @@ _PRODUCT_COLUMNS = tuple(
     for f in Product._meta.concrete_fields
     if f.attname not in ("embedding", "search_vector", "title_search_vector")
 )
-CANDIDATE_COLUMNS = (*_PRODUCT_COLUMNS, "distance", "embedding", "coverage", "source")
+CANDIDATE_COLUMNS = (
+    *_PRODUCT_COLUMNS,
+    "distance",
+    "embedding",
+    "coverage",
+    "interest_tag",
+    "dislike_tag",
+    "source",
+)
 
 
 def _column_list(columns: Sequence[str]) -> str:
@@ -455,53 +553,83 @@ _PRODUCT_TABLE = f'"{Product._meta.db_table}"'
 _PROFILE_VECTOR_SQL = f'SELECT embedding FROM "{TasteProfile._meta.db_table}" WHERE id = %s'
 
 
-@dataclass(frozen=True, eq=False)
-class Candidate:
-    """A product found by a search: its cosine distance, unit vector, phrase coverage and loaded columns."""
+class Candidate(NamedTuple):
+    """A product found by a search: its cosine distance, unit vector, phrase coverage and loaded columns.
+
+    An immutable record built ~80 times per call: a named tuple is built in a
+    fifth of the time a frozen dataclass takes (which sets each field through
+    `object.__setattr__`).
+    """
 
     product_id: int
     distance: float
     vector: np.ndarray
-    #: The values of `_PRODUCT_COLUMNS`, turned into a `Product` only for the picked few.
+    #: The values of `_PRODUCT_COLUMNS`, turned into a `Product` only for the picked few; its JSON
+    #: columns may still be JSON text (bytes), decoded when read.
     columns: tuple[Any, ...] = ()
     #: Each interest phrase's coverage, then each dislike's (see `PhraseTerms.coverage`).
     coverage: tuple[float, ...] = ()
     source: CandidateSource = CandidateSource.VECTOR
+    #: Enrichment gave it a tag the interests name; one a dislike names (and no interest does).
+    interest_tag: bool = False
+    dislike_tag: bool = False
 
     def product(self) -> Product:
         """The product, built from the loaded columns (its vectors left deferred: a page never needs them).
 
         `from_db` is Django's documented hook for building an instance from loaded values.
         """
-        return Product.from_db(connection.alias, _PRODUCT_COLUMNS, self.columns)
+        values = list(self.columns)
+        for i in _JSON_COLUMNS:
+            values[i] = _json_value(values[i])
+        return Product.from_db(connection.alias, _PRODUCT_FIELD_NAMES, values)
 
     @property
     def enrichment(self) -> Any:
-        return self.columns[_ENRICHMENT_COLUMN]
+        """The product's enrichment JSON, decoded on each read (scoring itself never needs it)."""
+        return _json_value(self.columns[_ENRICHMENT_COLUMN])
 
     def audiences(self) -> frozenset[Audience]:
         """Who the product is for when not a grown-up, by its title and CMS tags."""
-        tags = self.columns[_TAGS_COLUMN]
+        tags = _json_value(self.columns[_TAGS_COLUMN])
         return audiences_in([self.columns[_TITLE_COLUMN] or "", *(str(t) for t in tags or ())])
+
+
+def _json_value(value: Any) -> Any:
+    """A JSON column's value, decoding it if it is still JSON text (bytes: a decoded value never is)."""
+    # json.loads reads a str faster than bytes, whose encoding it detects first.
+    return json.loads(value.decode()) if isinstance(value, bytes) else value
 
 
 _ENRICHMENT_COLUMN = _PRODUCT_COLUMNS.index("enrichment")
 _TITLE_COLUMN, _TAGS_COLUMN = _PRODUCT_COLUMNS.index("title"), _PRODUCT_COLUMNS.index("tags")
+_JSON_COLUMNS = tuple(i for i, name in enumerate(_PRODUCT_COLUMNS) if name in ("tags", "enrichment"))
+_SOURCES = {source.value: source for source in CandidateSource}
+#: For `from_db`, which asks of each model field whether it was loaded: a set answers in one step.
+_PRODUCT_FIELD_NAMES = frozenset(_PRODUCT_COLUMNS)
 
 
 def _fetch_candidates(statement: Sql) -> list[Candidate]:
-    """Candidates carrying their products' columns: the page needs no second query."""
+    """Candidates carrying their products' columns: the page needs no second query.
+
+    JSON columns stay text until read (most candidates are never shown), and
+    the vectors are decoded and made unit length all at once.
+    """
     width, pk = len(_PRODUCT_COLUMNS), _PRODUCT_COLUMNS.index("id")
+    rows = fetch_binary_sql(*statement, json_text=True)
+    vectors = _unit_rows(decode_vectors([row[width + 1] for row in rows]))
     return [
         Candidate(
             row[pk],
             float(row[width]),
-            decode_vector(row[width + 1]),
+            vector,
             row[:width],
             tuple(row[width + 2] or ()),
-            CandidateSource(row[width + 3]),
+            _SOURCES[row[width + 5]],
+            row[width + 3],
+            row[width + 4],
         )
-        for row in fetch_binary_sql(*statement)
+        for row, vector in zip(rows, vectors, strict=True)
     ]
 
 
@@ -536,17 +664,58 @@ def _index_settings(tuning: SearchTuning, count: int) -> dict[str, str]:
     return values
 
 
+_budget_estimates = LruCache(BUDGET_ESTIMATE_CACHE_SIZE)
+
+
+def budget_rows(query: ProductQuery) -> int | None:
+    """The planner's estimate of the products inside the profile's budget (every filter but dislikes); None without one.
+
+    The planner knows the price distribution (its statistics); one EXPLAIN per
+    budget and process, reused for `BUDGET_ESTIMATE_SECONDS`.
+    """
+    if not query.has_budget:
+        return None
+    key = (query.model_name, query.budget_min, query.budget_max)
+    now = time.monotonic()
+    cached = _budget_estimates.get_many([key]).get(key)
+    if cached is not None and now - cached[1] < BUDGET_ESTIMATE_SECONDS:
+        return int(cached[0])
+    where, params = query.where(text=False)
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {_PRODUCT_TABLE} WHERE {where}", params)
+        plan = cursor.fetchone()[0]
+    estimate = int((json.loads(plan) if isinstance(plan, (str, bytes)) else plan)[0]["Plan"]["Plan Rows"])
+    _budget_estimates.put_many({key: (estimate, now)})
+    return estimate
+
+
+def vector_path(query: ProductQuery, *, tuning: SearchTuning = DEFAULT_TUNING) -> SearchPath:
+    """How the vector search runs: the exact budget scan when the budget keeps few products, else the HNSW index.
+
+    Vectors too wide for the covering price index (a B-tree entry) always go
+    through HNSW: scanning a budget's table rows is slower than the index.
+    """
+    if tuning.force_index or tuning.budget_scan_rows <= 0 or not query.has_budget:
+        return SearchPath.INDEX
+    if embedding_dimensions() > MAX_COVERED_DIMENSIONS:
+        return SearchPath.INDEX
+    rows = budget_rows(query)
+    return SearchPath.BUDGET if rows is not None and rows <= tuning.budget_scan_rows else SearchPath.INDEX
+
+
 def explain_search(
     query: ProductQuery, *, count: int, tuning: SearchTuning = DEFAULT_TUNING, analyze: bool = False
 ) -> str:
-    """The query plan of the vector search's index path (benchmarks and tests check that HNSW is used)."""
+    """The query plan of the vector search as it runs (`vector_path`): benchmarks and tests check the index it uses."""
+    if vector_path(query, tuning=tuning) is SearchPath.BUDGET:
+        return _explain(query.candidates(query.nearest_in_budget(count)), analyze=analyze)
     with _local_settings(_index_settings(tuning, count)):
-        return _explain(query.nearest(count), analyze=analyze)
+        return _explain(query.candidates(query.nearest(count)), analyze=analyze)
 
 
 def explain_lexical(query: ProductQuery, *, count: int, analyze: bool = False) -> str:
     """The query plan of the full-text search (benchmarks and tests check that the GIN index is used)."""
-    return _explain(query.lexical(count), analyze=analyze)
+    return _explain(query.candidates(query.lexical(count)), analyze=analyze)
 
 
 def _explain(statement: Sql, *, analyze: bool) -> str:
@@ -556,32 +725,41 @@ def _explain(statement: Sql, *, analyze: bool) -> str:
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
+def _by_distance(candidates: list[Candidate]) -> list[Candidate]:
+    # The join to the products' rows keeps no order, the relaxed-order index scan returns
+    # neighbours only roughly sorted, and equal distances need one order.
+    candidates.sort(key=lambda c: (c.distance, c.product_id))
+    return candidates
+
+
 def search_candidates(
     query: ProductQuery, *, count: int, tuning: SearchTuning = DEFAULT_TUNING, exact: bool = False, enough: int = 1
 ) -> tuple[list[Candidate], SearchPath]:
     """The `count` nearest allowed products, nearest first, and the path that found them.
 
-    The index path is trusted when it returns at least `enough` rows; below
-    that it may have given up early (selective filters), so an exact scan
-    answers instead.
+    A budget that keeps few products is scanned exactly (`vector_path`).
+    Otherwise the index path is trusted when it returns at least `enough`
+    rows; below that it may have given up early (selective filters), so an
+    exact scan answers instead.
     """
     if not exact:
+        path = vector_path(query, tuning=tuning)
+        if path is SearchPath.BUDGET:
+            return _by_distance(_fetch_candidates(query.candidates(query.nearest_in_budget(count)))), path
         with _local_settings(_index_settings(tuning, count)):
-            candidates = _fetch_candidates(query.nearest(count))
+            candidates = _fetch_candidates(query.candidates(query.nearest(count)))
         if len(candidates) >= enough:
-            # Relaxed order: the scan returns neighbours roughly sorted.
-            candidates.sort(key=lambda c: (c.distance, c.product_id))
-            return candidates, SearchPath.INDEX
+            return _by_distance(candidates), SearchPath.INDEX
     with _local_settings({"enable_indexscan": "off"}):
-        candidates = _fetch_candidates(query.nearest(count))
-    return candidates, SearchPath.EXACT if exact else SearchPath.EXACT_FALLBACK
+        candidates = _fetch_candidates(query.candidates(query.nearest(count)))
+    return _by_distance(candidates), SearchPath.EXACT if exact else SearchPath.EXACT_FALLBACK
 
 
 def lexical_candidates(query: ProductQuery, *, count: int) -> list[Candidate]:
     """The `count` allowed products whose words cover an interest phrase best (none without interest words)."""
     if not query.terms.searchable:
         return []
-    return _fetch_candidates(query.lexical(count))
+    return _fetch_candidates(query.candidates(query.lexical(count)))
 
 
 def hybrid_candidates(
@@ -599,15 +777,15 @@ def hybrid_candidates(
         vector, path = search_candidates(query, count=count, tuning=tuning, exact=True)
         lexical = lexical_candidates(query, count=count)
     else:
-        with _local_settings(_index_settings(tuning, count)):
-            both = _fetch_candidates(_union_all(query.nearest(count), query.lexical(count)))
+        path = vector_path(query, tuning=tuning)
+        if path is SearchPath.BUDGET:
+            both = _fetch_candidates(query.candidates(query.nearest_in_budget(count), query.lexical(count)))
+        else:
+            with _local_settings(_index_settings(tuning, count)):
+                both = _fetch_candidates(query.candidates(query.nearest(count), query.lexical(count)))
         lexical = [c for c in both if c.source is CandidateSource.LEXICAL]
-        # Relaxed order: the index returns neighbours roughly sorted.
-        vector = sorted(
-            (c for c in both if c.source is CandidateSource.VECTOR), key=lambda c: (c.distance, c.product_id)
-        )
-        path = SearchPath.INDEX
-        if len(vector) < enough:
+        vector = _by_distance([c for c in both if c.source is CandidateSource.VECTOR])
+        if path is SearchPath.INDEX and len(vector) < enough:
             vector, _ = search_candidates(query, count=count, tuning=tuning, exact=True)
             path = SearchPath.EXACT_FALLBACK
     merged = {c.product_id: c for c in vector}
@@ -618,13 +796,10 @@ def hybrid_candidates(
 
 @dataclass(frozen=True)
 class ProfileSignals:
-    """What a profile brings to scoring: its phrases' vectors and the tags its interests and dislikes name."""
+    """What a profile brings to scoring in Python: its phrases' vectors (Postgres matches its tags and words)."""
 
     interest_vectors: np.ndarray
     dislike_vectors: np.ndarray
-    interest_tags: frozenset[str]
-    #: Tags a dislike names and no interest does (a dislike never removes a liked tag).
-    dislike_tags: frozenset[str]
     #: Who, other than grown-ups, the profile buys for (a pet, a child).
     audiences: frozenset[str] = frozenset()
 
@@ -632,12 +807,9 @@ class ProfileSignals:
     def for_profile(cls, facets: dict[str, Any], terms: PhraseTerms, *, model_name: str) -> ProfileSignals:
         vectors = phrase_vectors([*terms.interests, *terms.dislikes], model_name=model_name)
         empty = np.zeros((0, 0))
-        interest_tags = frozenset(facets.get("interest_tags") or ())
         return cls(
             interest_vectors=vectors[: len(terms.interests)] if vectors is not None else empty,
             dislike_vectors=vectors[len(terms.interests) :] if vectors is not None else empty,
-            interest_tags=interest_tags,
-            dislike_tags=frozenset(facets.get("dislike_tags") or ()) - interest_tags,
             audiences=frozenset(facets.get("audiences") or ()),
         )
 
@@ -645,7 +817,6 @@ class ProfileSignals:
         """The signals the candidates are scored on; `vectors` are their unit vectors, row by row."""
         split, count = len(terms.interests), len(candidates)
         coverage = np.array([c.coverage for c in candidates], dtype=np.float64).reshape(count, -1 if count else 0)
-        tags = [enrichment_list(c.enrichment, ENRICHMENT_TAGS) for c in candidates]
 
         def similarity(phrases: np.ndarray) -> np.ndarray:
             return vectors @ phrases.T if phrases.size and count else np.zeros((count, 0))
@@ -656,20 +827,24 @@ class ProfileSignals:
             interest_coverage=coverage[:, :split],
             dislike_coverage=coverage[:, split:],
             dislike_similarity=similarity(self.dislike_vectors),
-            has_interest_tag=np.array([bool(t & self.interest_tags) for t in tags], dtype=bool),
-            has_dislike_tag=np.array([bool(t & self.dislike_tags) for t in tags], dtype=bool),
+            has_interest_tag=np.array([c.interest_tag for c in candidates], dtype=bool),
+            has_dislike_tag=np.array([c.dislike_tag for c in candidates], dtype=bool),
             has_other_audience=np.array([bool(c.audiences() - self.audiences) for c in candidates], dtype=bool),
         )
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """The rows made unit length (a zero row stays zero)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    result: np.ndarray = vectors / np.where(norms == 0, 1.0, norms)
+    return result
 
 
 def unit_vectors(candidates: Sequence[Candidate]) -> np.ndarray:
     """The candidates' vectors as rows of unit length (a zero vector stays zero)."""
     if not candidates:
         return np.zeros((0, 0))
-    vectors = np.stack([c.vector for c in candidates])
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    result: np.ndarray = vectors / np.where(norms == 0, 1.0, norms)
-    return result
+    return _unit_rows(np.stack([c.vector for c in candidates]))
 
 
 def diversify(
@@ -715,20 +890,25 @@ def mmr_order(
     count = len(gains)
     if not count:
         return []
+    weighted, novelty = mmr_lambda * gains, 1 - mmr_lambda
     redundancy = np.full(count, -np.inf)
     available = np.ones(count, dtype=bool)
+    # Available and not a near-duplicate of a picked row: redundancy only grows, so one
+    # comparison per pick keeps it.
+    distinct = np.ones(count, dtype=bool)
     picked: list[int] = []
+    scores = gains
     for _ in range(min(limit, count)):
-        scores = gains if not picked else mmr_lambda * gains - (1 - mmr_lambda) * redundancy
-        distinct = available & (redundancy < duplicate_similarity)
-        eligible = distinct if distinct.any() else available
         # Ties go to the lower index (the lower product id among equals), so equal inputs give one order.
-        best = int(np.argmax(np.where(eligible, scores, -np.inf)))
+        best = int(np.where(distinct if distinct.any() else available, scores, -np.inf).argmax())
         picked.append(best)
-        available[best] = False
+        available[best] = distinct[best] = False
         # One row of similarities per pick: the whole matrix (a matrix product) cost
         # more than the rest of MMR, as BLAS threads it even for a pool of 80.
-        redundancy = np.maximum(redundancy, vectors @ vectors[best])
+        similarity = vectors @ vectors[best]
+        np.maximum(redundancy, similarity, out=redundancy)
+        distinct &= similarity < duplicate_similarity
+        scores = weighted - novelty * redundancy
     return picked
 
 
@@ -788,7 +968,8 @@ def score_candidates(
     facets = facets_of(profile)
     query = ProductQuery.for_profile(profile, facets, weights=tuning.weights)
     candidates, path = hybrid_candidates(query, count=count, tuning=tuning, exact=exact, enough=enough)
-    vectors = unit_vectors(candidates)
+    # Fetched candidates' vectors are unit length already.
+    vectors = np.stack([c.vector for c in candidates]) if candidates else np.zeros((0, 0))
     signals = ProfileSignals.for_profile(facets, query.terms, model_name=query.model_name).pool(
         candidates, vectors, query.terms
     )
@@ -827,12 +1008,13 @@ def recommend_for_profile(
         extra={"entity_id": str(profile.pk), "outcome": pool.path.value},
     )
     recommendations = []
-    for i in picked:
+    for i, phrase in zip(picked, best_phrases(pool.terms.interests, pool.signals, picked), strict=True):
         product = pool.candidates[i].product()
-        reasons = _reasons(product, pool.facets, best_phrase(pool.terms.interests, pool.signals.row(i)))
         recommendations.append(
             Recommendation(
-                product=product, score=_display_score(float(pool.relevance[i]), tuning.weights), reasons=reasons
+                product=product,
+                score=_display_score(float(pool.relevance[i]), tuning.weights),
+                reasons=_reasons(product, pool.facets, phrase),
             )
         )
     return recommendations

@@ -12,6 +12,7 @@ from gifting_jobs.services.ranking import (
     CandidateSignals,
     PoolSignals,
     best_phrase,
+    best_phrases,
     score,
     score_pool,
 )
@@ -84,6 +85,31 @@ def test_best_phrase__words_in_the_text_first_then_meaning():
     assert best_phrase(phrases, signals(interest_coverage=np.array([0.0, 1.0]))) == ("hiking", True)
     assert best_phrase(phrases, signals()) == ("pour-over coffee", False)
     assert best_phrase((), signals(interest_coverage=np.zeros(0), interest_similarity=np.zeros(0))) is None
+
+
+def test_best_phrases__each_row_as_best_phrase_names_it():
+    phrases = ("pour-over coffee", "hiking")
+    candidates = [
+        signals(),
+        signals(interest_coverage=np.array([0.0, 1.0])),
+        signals(interest_coverage=np.array([0.5, 0.5]), interest_similarity=np.array([0.1, 0.9])),
+    ]
+    pool = PoolSignals.stack(candidates)
+
+    assert best_phrases(phrases, pool, [2, 0, 1]) == [best_phrase(phrases, candidates[i]) for i in (2, 0, 1)]
+    assert best_phrases((), pool, [0, 1]) == [None, None]
+
+
+def test_best_phrases__without_phrase_vectors_only_words_name_a_phrase():
+    phrases = ("pour-over coffee", "hiking")
+    pool = replace(
+        PoolSignals.stack([signals(), signals(interest_coverage=np.array([0.0, 1.0]))]),
+        interest_similarity=np.zeros((2, 0)),
+    )
+
+    found = best_phrases(phrases, pool, [0, 1])
+
+    assert found == [best_phrase(phrases, pool.row(i)) for i in (0, 1)] == [None, ("hiking", True)]
 
 
 def test_score_pool__scores_each_row_as_the_candidate_alone_and_rows_give_them_back():

@@ -16,6 +16,7 @@ from gifting_jobs.services.recommendations import (
     _checked_arguments,
     dislike_pattern,
     diversify,
+    mmr_order,
 )
 
 
@@ -92,6 +93,39 @@ def test_diversify__never_repeats_and_stops_at_the_pool():
 
     assert sorted(p.product_id for p in picked) == [0, 1, 2]
     assert diversify([], limit=5, mmr_lambda=0.7) == []
+
+
+def mmr_by_definition(vectors, gains, *, limit, mmr_lambda, duplicate_similarity):
+    """MMR written plainly, pick by pick: what `mmr_order` computes with fewer array operations."""
+    picked: list[int] = []
+    similarity = {}  # a picked row's similarity to every row, as a matrix-vector product (the same arithmetic)
+    for _ in range(min(limit, len(gains))):
+        redundancy = [max((float(similarity[j][i]) for j in picked), default=-np.inf) for i in range(len(gains))]
+        left = [i for i in range(len(gains)) if i not in picked]
+        distinct = [i for i in left if redundancy[i] < duplicate_similarity] or left
+        scores = {
+            i: gains[i] if not picked else mmr_lambda * gains[i] - (1 - mmr_lambda) * redundancy[i] for i in distinct
+        }
+        picked.append(max(distinct, key=lambda i: (scores[i], -i)))
+        similarity[picked[-1]] = vectors @ vectors[picked[-1]]
+    return picked
+
+
+@pytest.mark.parametrize("mmr_lambda", [0.0, 0.5, 0.85, 1.0])
+def test_mmr_order__picks_as_the_definition_does(mmr_lambda):
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        # Clustered rows, some exact twins, and rounded gains so that ties happen
+        count = int(rng.integers(1, 40))
+        centres = rng.normal(size=(3, 8))
+        vectors = centres[rng.integers(0, 3, count)] + rng.normal(size=(count, 8)) * (0.02 if trial % 2 else 0.5)
+        vectors[: count // 4] = vectors[0]
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        gains = np.round(rng.normal(size=count), 1)
+
+        picked = mmr_order(vectors, gains, limit=12, mmr_lambda=mmr_lambda, duplicate_similarity=0.95)
+
+        assert picked == mmr_by_definition(vectors, gains, limit=12, mmr_lambda=mmr_lambda, duplicate_similarity=0.95)
 
 
 def test_search_tuning__pool_is_bounded():

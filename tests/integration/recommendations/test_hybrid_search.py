@@ -12,6 +12,7 @@ from django.test import override_settings
 from gifting_jobs.answers import facets_of
 from gifting_jobs.exceptions import TransientJobError
 from gifting_jobs.models import Product, ProductStatus
+from gifting_jobs.models.catalog import ENRICHMENT_TAGS, enrichment_list
 from gifting_jobs.providers.embeddings import get_embedding_provider
 from gifting_jobs.providers.embeddings.local import LocalEmbeddingProvider
 from gifting_jobs.services.recommendations import (
@@ -23,6 +24,7 @@ from gifting_jobs.services.recommendations import (
     phrase_vectors,
     recommend_for_profile,
     score_candidates,
+    search_candidates,
 )
 from gifting_jobs.text_search import phrase_lexemes, spelling_lexemes
 from tests.data.relevance import PRODUCTS_BY_KEY, create_products, create_profile
@@ -186,9 +188,44 @@ def test_product_query__the_searches_sql_filters_keep_the_same_rows_as_the_orm_r
         cursor.execute(f'SELECT id FROM "{Product._meta.db_table}" WHERE {where}', params)
         by_sql = {row[0] for row in cursor.fetchall()}
     by_orm = set(query.filtered().values_list("pk", flat=True))
+    sql, params = query.nearest_in_budget(len(catalog))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        by_budget_scan = {row[0] for row in cursor.fetchall()}
 
-    # Then they agree, and every reason to drop a product was exercised
-    assert by_sql == by_orm
+    # Then they agree (the exact budget scan too, which checks dislikes on the rows it joins), and every reason to drop a product was exercised
+    assert by_sql == by_orm == by_budget_scan
     assert keep.pk in by_sql and catalog["p07"].pk in by_sql
     assert not {catalog[k].pk for k in ("p02", "p03", "p04", "p05", "p06")} & by_sql
     assert {p.pk for p in catalog.values() if p.price is not None and not 10 <= p.price <= 100}.isdisjoint(by_sql)
+
+
+@pytest.mark.parametrize(
+    "enrichment",
+    [
+        {"tags": ["coffee", "outdoors"]},
+        {"tags": ["outdoors"]},
+        {"tags": "coffee"},
+        {"tags": {"coffee": True}},
+        {"tags": [["coffee"], 3]},
+        {"recipients": ["parent"]},
+        ["coffee"],
+        None,
+    ],
+)
+def test_product_query__tag_matches_read_the_enrichment_as_enrichment_list_does(gifter, catalog, enrichment):
+    # Given a product with well-formed or odd enrichment, and a profile naming the tag "coffee" and disliking "outdoors"
+    product = catalog["p01"]
+    Product.objects.filter(pk=product.pk).update(enrichment=enrichment)
+    profile = create_profile(gifter, {"interests": ["coffee"]})
+    query = replace(
+        ProductQuery.for_profile(profile, facets_of(profile)), interest_tags=("coffee",), dislike_tags=("outdoors",)
+    )
+
+    # When Postgres matches the tags of every candidate
+    candidates, _ = search_candidates(query, count=len(catalog), exact=True)
+    found = next(c for c in candidates if c.product_id == product.pk)
+
+    # Then it agrees with Python's reading of the same JSON
+    tags = enrichment_list(enrichment, ENRICHMENT_TAGS)
+    assert (found.interest_tag, found.dislike_tag) == ("coffee" in tags, "outdoors" in tags)

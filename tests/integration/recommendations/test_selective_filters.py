@@ -1,6 +1,8 @@
 """Filtered vector search stays correct when the filters keep 5% of the catalog.
 
-A plain HNSW scan finds `ef_search` neighbours and filters them afterwards:
+A budget that keeps few products is searched exactly, over the price index
+that carries the vectors. Through the HNSW index (forced here, or for a wider
+budget), a plain scan finds `ef_search` neighbours and filters them afterwards:
 with 5% of the catalog inside the budget it returns a handful of rows. The
 iterative scan keeps going, and an exact scan takes over when the index path
 still comes back short. Vectors here are synthetic and clustered (uniform
@@ -25,8 +27,10 @@ from gifting_jobs.services.recommendations import (
     DEFAULT_TUNING,
     ProductQuery,
     SearchPath,
+    budget_rows,
     explain_search,
     search_candidates,
+    vector_path,
 )
 
 N_PRODUCTS = 1000
@@ -136,6 +140,47 @@ def test_selective_filter__plain_index_scan_comes_back_short_and_exact_takes_ove
     assert path is SearchPath.EXACT_FALLBACK
     assert [c.product_id for c in candidates] == [c.product_id for c in exact]
     assert len(candidates) == min(count, MATCHING) and in_budget(candidates)
+
+
+def test_selective_filter__a_budget_that_keeps_few_products_is_scanned_exactly_without_hnsw(clustered):
+    count = DEFAULT_TUNING.pool_size(LIMIT)
+
+    # The planner expects about the 50 products priced inside the budget
+    assert MATCHING // 2 <= budget_rows(clustered) <= MATCHING * 2
+    assert vector_path(clustered) is SearchPath.BUDGET
+    assert HNSW_INDEX not in explain_search(clustered, count=count)
+    candidates, path = search_candidates(clustered, count=count, enough=LIMIT)
+    exact, _ = search_candidates(clustered, count=count, exact=True)
+
+    assert path is SearchPath.BUDGET
+    assert [c.product_id for c in candidates] == [c.product_id for c in exact]
+    assert len(candidates) == count and in_budget(candidates)
+
+
+def test_selective_filter__the_budget_scan_checks_dislikes_on_the_nearest_rows(clustered):
+    # Given a dislike named by three of the ten nearest products in the budget
+    nearest, _ = search_candidates(clustered, count=10, exact=True)
+    disliked = [c.product_id for c in nearest[1:10:3]]
+    Product.objects.filter(pk__in=disliked).update(title="Noisy synthetic product")
+    query = replace(clustered, dislikes=("noisy",))
+    count = DEFAULT_TUNING.pool_size(LIMIT)
+
+    candidates, path = search_candidates(query, count=count, enough=LIMIT)
+    exact, _ = search_candidates(query, count=count, exact=True)
+
+    # Then the scan goes on past them: the same rows as the exact search, none of the disliked
+    assert path is SearchPath.BUDGET
+    assert [c.product_id for c in candidates] == [c.product_id for c in exact]
+    assert len(candidates) == count and not set(disliked) & {c.product_id for c in candidates}
+
+
+def test_selective_filter__a_budget_that_keeps_many_products_goes_through_the_index(clustered):
+    tuning = replace(DEFAULT_TUNING, budget_scan_rows=MATCHING // 2)
+
+    candidates, path = search_candidates(clustered, count=tuning.pool_size(LIMIT), tuning=tuning, enough=LIMIT)
+
+    assert vector_path(clustered, tuning=tuning) is SearchPath.INDEX
+    assert path is SearchPath.INDEX and len(candidates) == tuning.pool_size(LIMIT) and in_budget(candidates)
 
 
 def test_selective_filter__fewer_matches_than_asked_returns_all_of_them(gifter, clustered):
