@@ -210,9 +210,9 @@ class E5EnsembleProvider(EmbeddingProvider):
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        from gifting_jobs.providers.embeddings.local import LocalEmbeddingProvider
+        from gifting_jobs.providers.embeddings.wordllama import WordLlamaEmbeddingProvider
 
-        wordllama = _unit(np.asarray(LocalEmbeddingProvider().embed(texts)))
+        wordllama = _unit(np.asarray(WordLlamaEmbeddingProvider().embed(texts)))
         e5 = _unit(_e5(texts) - _loaded_once("e5-centre", _e5_centre))
         return np.hstack([np.sqrt(1 - E5_SHARE) * wordllama, np.sqrt(E5_SHARE) * e5]).tolist()
 

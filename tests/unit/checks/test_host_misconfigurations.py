@@ -241,10 +241,10 @@ def test_provider_without_its_extra__is_a_configuration_error_at_run_time_too():
 
 
 def test_the_local_providers_declare_the_local_extra():
-    from gifting_jobs.providers.embeddings.local import LocalEmbeddingProvider
+    from gifting_jobs.providers.embeddings.wordllama import WordLlamaEmbeddingProvider
     from gifting_jobs.providers.enrichment.local import LocalEnrichmentProvider
 
-    assert LocalEmbeddingProvider.required_modules == ("wordllama",) and LocalEmbeddingProvider.extra == "local"
+    assert WordLlamaEmbeddingProvider.required_modules == ("wordllama",) and WordLlamaEmbeddingProvider.extra == "local"
     assert LocalEnrichmentProvider.required_modules == ("wordllama",) and LocalEnrichmentProvider.extra == "local"
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from gifting_jobs.exceptions import ConfigurationError
 from gifting_jobs.providers.embeddings import get_embedding_provider
-from gifting_jobs.providers.embeddings.local import LocalEmbeddingProvider
 from gifting_jobs.providers.embeddings.test import RecordingEmbeddingProvider
+from gifting_jobs.providers.embeddings.wordllama import WordLlamaEmbeddingProvider
 from gifting_jobs.providers.enrichment.local import LocalEnrichmentProvider, ZeroShotRule, summarize
 from gifting_jobs.taxonomy import GIFT_TAGS
 from tests.conftest import ROOT
@@ -29,7 +29,7 @@ def local_enrichment() -> LocalEnrichmentProvider:
 
 
 def test_local_embeddings__deterministic_unit_vectors():
-    provider = LocalEmbeddingProvider()
+    provider = WordLlamaEmbeddingProvider()
 
     first = provider.embed(["a scented candle", "a chess set"])
     second = provider.embed(["a scented candle", "a chess set"])
@@ -43,7 +43,7 @@ def test_local_embeddings__deterministic_unit_vectors():
 
 def test_local_embeddings__other_dimensions_are_refused_with_the_fix():
     with pytest.raises(ConfigurationError, match="use EMBEDDING_PROVIDER 'openai' or set it to 256"):
-        LocalEmbeddingProvider(dimensions=384)
+        WordLlamaEmbeddingProvider(dimensions=384)
 
 
 @pytest.mark.slow
@@ -65,8 +65,8 @@ def test_local_embeddings__load_without_any_network():
         except OSError as exc:
             assert "network access attempted" in str(exc)  # The guard is armed.
 
-        from gifting_jobs.providers.embeddings import local
-        vectors = local.LocalEmbeddingProvider().embed(["a warm wool blanket"])
+        from gifting_jobs.providers.embeddings import wordllama
+        vectors = wordllama.WordLlamaEmbeddingProvider().embed(["a warm wool blanket"])
         print(json.dumps({"dims": len(vectors[0]), "norm": sum(x * x for x in vectors[0]) ** 0.5}))
         """
     )
@@ -96,7 +96,12 @@ def test_recording_embeddings__deterministic_and_recorded():
 
 
 @pytest.mark.parametrize(
-    ("name", "expected"), [("local", LocalEmbeddingProvider), ("test", RecordingEmbeddingProvider)]
+    ("name", "expected"),
+    [
+        ("local", WordLlamaEmbeddingProvider),
+        ("wordllama", WordLlamaEmbeddingProvider),
+        ("test", RecordingEmbeddingProvider),
+    ],
 )
 def test_get_embedding_provider__resolves_aliases(settings, name, expected):
     settings.GIFTING_JOBS = {**settings.GIFTING_JOBS, "EMBEDDING_PROVIDER": name}

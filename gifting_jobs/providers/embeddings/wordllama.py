@@ -41,7 +41,7 @@ def _load_model() -> Any:
         return _model
 
 
-class LocalEmbeddingProvider(EmbeddingProvider):
+class WordLlamaEmbeddingProvider(EmbeddingProvider):
     """The default provider: runs in-process on the CPU, deterministic, offline."""
 
     max_batch_size = 512
@@ -51,7 +51,7 @@ class LocalEmbeddingProvider(EmbeddingProvider):
     def __init__(self, *, dimensions: int = BUNDLED_DIMENSIONS) -> None:
         if dimensions != BUNDLED_DIMENSIONS:
             raise ConfigurationError(
-                f"the local embedding provider makes {BUNDLED_DIMENSIONS}-dim vectors, "
+                f"the wordllama embedding provider makes {BUNDLED_DIMENSIONS}-dim vectors, "
                 f"EMBEDDING_DIMENSIONS is {dimensions}: use EMBEDDING_PROVIDER 'openai' or set it to {BUNDLED_DIMENSIONS}"
             )
         self.dimensions = dimensions
