@@ -1,8 +1,9 @@
 """Embedding providers: `get_embedding_provider()` returns the configured one.
 
 `GIFTING_JOBS["EMBEDDING_PROVIDER"]` is "local" (offline wordllama, the
-default; also "wordllama"), "openai", "test" (the recording provider for tests), or the dotted
-path of an `EmbeddingProvider` subclass.
+default; also "wordllama"), "minilm" (offline all-MiniLM-L6-v2), "openai",
+"test" (the recording provider for tests), or the dotted path of an
+`EmbeddingProvider` subclass.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from gifting_jobs.providers.embeddings.base import EmbeddingProvider
 ALIASES = {
     "local": "gifting_jobs.providers.embeddings.wordllama.WordLlamaEmbeddingProvider",
     "wordllama": "gifting_jobs.providers.embeddings.wordllama.WordLlamaEmbeddingProvider",
+    "minilm": "gifting_jobs.providers.embeddings.minilm.MiniLMEmbeddingProvider",
     "openai": "gifting_jobs.providers.embeddings.openai.OpenAIEmbeddingProvider",
     "test": "gifting_jobs.providers.embeddings.test.RecordingEmbeddingProvider",
 }
