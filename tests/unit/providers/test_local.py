@@ -137,7 +137,7 @@ def test_recording_embeddings__deterministic_and_recorded():
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("local", WordLlamaEmbeddingProvider),
+        ("local", MiniLMEmbeddingProvider),
         ("minilm", MiniLMEmbeddingProvider),
         ("wordllama", WordLlamaEmbeddingProvider),
         ("test", RecordingEmbeddingProvider),
