@@ -32,8 +32,10 @@ MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 HIDDEN_SIZE, DIMENSIONS = 384, 256
 #: Tokens a text is cut to (the tokenizer file's own truncation).
 MAX_TOKENS = 128
-#: Texts per onnxruntime run; a run pads its texts to the longest one.
-RUN_SIZE = 64
+#: Texts per onnxruntime run. Texts are run in order of length and a run is padded to its
+#: longest text: runs of 8 embedded the gift set's products 1.7x faster than runs of 64 in
+#: input order, and to the same vectors (a text's vector does not depend on its run).
+RUN_SIZE = 8
 #: BERT's [PAD] id.
 PAD_ID = 0
 #: Seed of the 384 -> 256 projection: the first 256 columns of the Q of a seeded Gaussian matrix.
@@ -91,8 +93,8 @@ def _load_model() -> _Model:
             )
             tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
             tokenizer.enable_truncation(max_length=MAX_TOKENS)
-            # Pad to the longest text of a run, not to the file's fixed 128 tokens.
-            tokenizer.enable_padding(pad_id=PAD_ID, pad_token="[PAD]")
+            # `embed` pads each run itself, to its longest text, not to the file's fixed 128 tokens.
+            tokenizer.no_padding()
             _model = _Model(session=session, tokenizer=tokenizer, projection=_projection())
         return _model
 
@@ -106,8 +108,8 @@ class MiniLMEmbeddingProvider(EmbeddingProvider):
     """The default provider ("local"): a small transformer run in-process on the CPU, offline.
 
     Deterministic: a text gets the same vector alone or in any batch. About
-    50x slower than "wordllama", and better at relating words that WordLlama
-    cuts into meaningless pieces.
+    100x slower than "wordllama" (~110 product texts/s on one core), and
+    better at relating words that WordLlama cuts into meaningless pieces.
     """
 
     max_batch_size = RUN_SIZE
@@ -127,13 +129,18 @@ class MiniLMEmbeddingProvider(EmbeddingProvider):
         if not texts:
             return []
         model = _load_model()
-        pooled = []
-        for start in range(0, len(texts), RUN_SIZE):
-            encoded = model.tokenizer.encode_batch(list(texts[start : start + RUN_SIZE]))
-            ids = np.array([e.ids for e in encoded], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        tokens = [encoding.ids for encoding in model.tokenizer.encode_batch(list(texts))]
+        by_length = sorted(range(len(tokens)), key=lambda i: len(tokens[i]))
+        pooled = np.empty((len(tokens), HIDDEN_SIZE))
+        for start in range(0, len(by_length), RUN_SIZE):
+            run = by_length[start : start + RUN_SIZE]
+            ids = np.full((len(run), len(tokens[run[-1]])), PAD_ID, dtype=np.int64)
+            mask = np.zeros_like(ids)
+            for row, i in enumerate(run):
+                ids[row, : len(tokens[i])] = tokens[i]
+                mask[row, : len(tokens[i])] = 1
             inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             hidden = model.session.run(None, inputs)[0]
-            pooled.append((hidden * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True))
-        vectors: list[list[float]] = _unit(_unit(np.concatenate(pooled)) @ model.projection).tolist()
+            pooled[run] = (hidden * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+        vectors: list[list[float]] = _unit(_unit(pooled) @ model.projection).tolist()
         return vectors
