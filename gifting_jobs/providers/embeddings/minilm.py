@@ -108,7 +108,7 @@ class MiniLMEmbeddingProvider(EmbeddingProvider):
     """The default provider ("local"): a small transformer run in-process on the CPU, offline.
 
     Deterministic: a text gets the same vector alone or in any batch. About
-    100x slower than "wordllama" (~110 product texts/s on one core), and
+    110x slower than "wordllama" (~110 product texts/s on one core), and
     better at relating words that WordLlama cuts into meaningless pieces.
     """
 

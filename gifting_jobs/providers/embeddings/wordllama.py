@@ -1,6 +1,6 @@
 """Offline embeddings: wordllama's bundled `l2_supercat` weights, no torch, no network.
 
-`EMBEDDING_PROVIDER = "wordllama"`: about 100x faster than the default MiniLM
+`EMBEDDING_PROVIDER = "wordllama"`: about 110x faster than the default MiniLM
 and below it in relevance. The offline enrichment embeds with it whatever
 EMBEDDING_PROVIDER says.
 """
