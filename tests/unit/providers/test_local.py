@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import numpy as np
@@ -65,6 +66,17 @@ def test_minilm_embeddings__same_vectors_as_when_measured_alone_or_batched():
     # And a text's vector does not depend on the texts batched with it (padding, runs of 64)
     assert np.allclose(batched[0], alone[0], atol=1e-6)
     assert np.allclose(batched[-1], provider.embed([texts[-1]])[0], atol=1e-6)
+
+
+def test_minilm_embeddings__worker_threads_share_one_session_and_get_the_same_vectors():
+    provider = MiniLMEmbeddingProvider()
+    texts = [f"a gift for someone who loves {hobby}" for hobby in ("tea", "chess", "hiking", "jazz")]
+    serial = [provider.embed([text]) for text in texts * 4]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        threaded = list(pool.map(lambda text: provider.embed([text]), texts * 4))
+
+    assert threaded == serial
 
 
 @pytest.mark.parametrize(
