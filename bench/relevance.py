@@ -187,7 +187,8 @@ def main() -> None:
         "--tuning-only", action="store_true", help="leave the held-out profiles out (tuning runs never see them)"
     )
     parser.add_argument(
-        "--embedding-provider", help="EMBEDDING_PROVIDER to measure instead of the configured one (a dotted path)"
+        "--embedding-provider",
+        help="EMBEDDING_PROVIDER to measure instead of the configured one: an alias ('wordllama') or a dotted path",
     )
     parser.add_argument(
         "--vector-dimensions",

@@ -120,7 +120,8 @@ class GiftingJobsSettings(BaseModel):
     WEBHOOK_MAX_BODY_BYTES: int = Field(default=DEFAULT_WEBHOOK_MAX_BODY_BYTES, ge=1024, le=64 * 1024 * 1024)
     #: Bearer token for `GET /metrics/jobs/` besides staff sessions; empty turns token access off.
     METRICS_TOKEN: str = ""
-    #: "local" (offline wordllama), "openai", or a dotted path to a provider class.
+    #: "local" (offline all-MiniLM-L6-v2), "wordllama" (offline, faster, less relevant), "openai",
+    #: or a dotted path to a provider class.
     EMBEDDING_PROVIDER: str = "local"
     EMBEDDING_MODEL: str = DEFAULT_OPENAI_EMBEDDING_MODEL
     EMBEDDING_DIMENSIONS: int = Field(default=DEFAULT_EMBEDDING_DIMENSIONS, ge=8, le=4000)

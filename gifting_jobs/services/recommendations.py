@@ -91,7 +91,10 @@ DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 DEFAULT_MMR_LAMBDA = 0.85
 #: Cosine similarity above which two products count as the same item (a variant, a
 #: re-listing): a near-duplicate of a picked product is only shown when nothing else is left.
-DEFAULT_DUPLICATE_SIMILARITY = 0.95
+#: Set for the default MiniLM, whose variants differing by a title word score 0.86-0.99 and
+#: whose closest distinct products of the demo, labelled and gift catalogs 0.80 (WordLlama:
+#: variants >= 0.95, distinct products <= 0.73).
+DEFAULT_DUPLICATE_SIMILARITY = 0.83
 #: MMR picks from the `limit * POOL_FACTOR` nearest candidates of each search (at most MAX_POOL).
 #: Over a pool of 4x, MMR took under 1% (no filter) and 5% (5% filter) of its picks beyond 2x,
 #: while a filtered index scan costs about linearly in the rows it must find.

@@ -474,9 +474,32 @@ PROFILES: tuple[ProfileSpec, ...] = (
 PRODUCTS_BY_KEY = {p.key: p for p in PRODUCTS}
 PROFILES_BY_KEY = {p.key: p for p in PROFILES}
 
+#: Product vectors already made in this process, by (model name, text): many tests create this
+#: catalog, and the offline models are deterministic (the default spends ~10 ms on a text).
+_VECTORS: dict[tuple[str, str], list[float]] = {}
+
+
+def embed_once(provider: Any, texts: list[str]) -> list[list[float]]:
+    """`provider.embed(texts)`, each text embedded once per process by the shipped offline models.
+
+    Any other provider (the recording one, whose calls tests assert, a test
+    subclass, a remote one) is called every time.
+    """
+    from gifting_jobs.providers.embeddings.minilm import MiniLMEmbeddingProvider
+    from gifting_jobs.providers.embeddings.wordllama import WordLlamaEmbeddingProvider
+
+    if type(provider) not in (MiniLMEmbeddingProvider, WordLlamaEmbeddingProvider):
+        vectors: list[list[float]] = provider.embed(texts)
+        return vectors
+    missing = [text for text in dict.fromkeys(texts) if (provider.model_name, text) not in _VECTORS]
+    if missing:
+        for text, vector in zip(missing, provider.embed(missing), strict=True):
+            _VECTORS[(provider.model_name, text)] = vector
+    return [_VECTORS[(provider.model_name, text)] for text in texts]
+
 
 def create_products(specs: tuple[ProductSpec, ...] = PRODUCTS) -> dict[str, Any]:
-    """Save the products, PUBLISHED and visible, embedded by the configured provider; by key.
+    """Save the products, PUBLISHED and visible, embedded by the configured provider (`embed_once`); by key.
 
     `bulk_create` sends no `post_save`: no product job is enqueued, so the
     hand-written enrichment stays as labelled.
@@ -501,7 +524,7 @@ def create_products(specs: tuple[ProductSpec, ...] = PRODUCTS) -> dict[str, Any]
         )
         for spec in specs
     ]
-    vectors = provider.embed([p.embedding_text() for p in products])
+    vectors = embed_once(provider, [p.embedding_text() for p in products])
     for product, vector in zip(products, vectors, strict=True):
         product.embedding = vector
         product.embedding_text_hash = product.text_hash()

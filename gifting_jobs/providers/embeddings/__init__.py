@@ -1,7 +1,8 @@
 """Embedding providers: `get_embedding_provider()` returns the configured one.
 
-`GIFTING_JOBS["EMBEDDING_PROVIDER"]` is "local" (offline wordllama, the
-default), "openai", "test" (the recording provider for tests), or the dotted
+`GIFTING_JOBS["EMBEDDING_PROVIDER"]` is "local" (offline all-MiniLM-L6-v2, the
+default; also "minilm"), "wordllama" (offline, static, faster and less
+relevant), "openai", "test" (the recording provider for tests), or the dotted
 path of an `EmbeddingProvider` subclass.
 """
 
@@ -12,7 +13,9 @@ from gifting_jobs.providers.embeddings.base import EmbeddingProvider
 
 #: Short names accepted in EMBEDDING_PROVIDER.
 ALIASES = {
-    "local": "gifting_jobs.providers.embeddings.local.LocalEmbeddingProvider",
+    "local": "gifting_jobs.providers.embeddings.minilm.MiniLMEmbeddingProvider",
+    "minilm": "gifting_jobs.providers.embeddings.minilm.MiniLMEmbeddingProvider",
+    "wordllama": "gifting_jobs.providers.embeddings.wordllama.WordLlamaEmbeddingProvider",
     "openai": "gifting_jobs.providers.embeddings.openai.OpenAIEmbeddingProvider",
     "test": "gifting_jobs.providers.embeddings.test.RecordingEmbeddingProvider",
 }

@@ -58,7 +58,7 @@ def term_text(term: Term) -> str:
 
 
 class LocalEnrichmentProvider(EnrichmentProvider):
-    """The offline default, on the local (wordllama) embeddings whatever EMBEDDING_PROVIDER says.
+    """The offline default, on wordllama's embeddings whatever EMBEDDING_PROVIDER says.
 
     The summary is the first sentence of the description (else the title),
     on one line, at most 200 characters. The price band comes from the price.
@@ -80,9 +80,9 @@ class LocalEnrichmentProvider(EnrichmentProvider):
         if embedding_provider is None:
             # Imported here: importing the local model module is cheap, loading it is not,
             # and other providers must not pay either.
-            from gifting_jobs.providers.embeddings.local import LocalEmbeddingProvider
+            from gifting_jobs.providers.embeddings.wordllama import WordLlamaEmbeddingProvider
 
-            embedding_provider = LocalEmbeddingProvider()
+            embedding_provider = WordLlamaEmbeddingProvider()
         self._embeddings = embedding_provider
         self._rules = {"tags": tag_rule, "occasions": occasion_rule, "recipient_types": recipient_rule}
         self._families = {"tags": GIFT_TAGS, "occasions": OCCASIONS, "recipient_types": RECIPIENT_TYPES}

@@ -90,7 +90,7 @@ def test_backfill_embeddings__model_switch_re_embeds_with_the_new_model(make_pro
     for n in range(5):
         make_product(title=f"Gift {n}")
     backfill()
-    assert set(Product.objects.values_list("embedding_model", flat=True)) == {"wordllama:l2_supercat:256"}
+    assert set(Product.objects.values_list("embedding_model", flat=True)) == {"minilm-l6-int8-onnx:rp256"}
 
     # When the provider becomes OpenAI and the command runs once.
     settings.GIFTING_JOBS = {**settings.GIFTING_JOBS, "EMBEDDING_PROVIDER": "openai"}

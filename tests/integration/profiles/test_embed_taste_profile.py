@@ -12,7 +12,7 @@ from gifting_jobs.exceptions import EntityNotFound, PermanentJobError, Validatio
 from gifting_jobs.models import TasteProfile
 from gifting_jobs.payloads import TasteProfileEmbeddingPayload
 from gifting_jobs.providers.embeddings import get_embedding_provider
-from gifting_jobs.providers.embeddings.local import LocalEmbeddingProvider
+from gifting_jobs.providers.embeddings.minilm import MiniLMEmbeddingProvider
 from gifting_jobs.work.profiles import embed_stale_taste_profiles, embed_taste_profile, taste_profile_text, text_hash
 from tests.data.relevance import PROFILES_BY_KEY, create_profile
 
@@ -93,8 +93,8 @@ def test_embed_taste_profile__never_completed_profile_is_permanent(blank_profile
         embed_taste_profile(payload(blank_profile))
 
 
-class AnswersChangeWhileEmbedding(LocalEmbeddingProvider):
-    """The local provider, except that the gifter saves new answers during the first call."""
+class AnswersChangeWhileEmbedding(MiniLMEmbeddingProvider):
+    """The default offline provider, except that the gifter saves new answers during the first call."""
 
     calls: list[str] = []
 

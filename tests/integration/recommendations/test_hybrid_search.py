@@ -14,7 +14,7 @@ from gifting_jobs.exceptions import TransientJobError
 from gifting_jobs.models import Product, ProductStatus
 from gifting_jobs.models.catalog import ENRICHMENT_TAGS, enrichment_list
 from gifting_jobs.providers.embeddings import get_embedding_provider
-from gifting_jobs.providers.embeddings.local import LocalEmbeddingProvider
+from gifting_jobs.providers.embeddings.minilm import MiniLMEmbeddingProvider
 from gifting_jobs.services.recommendations import (
     DEFAULT_TUNING,
     CandidateSource,
@@ -30,7 +30,7 @@ from gifting_jobs.text_search import phrase_lexemes, spelling_lexemes
 from tests.data.relevance import PRODUCTS_BY_KEY, create_products, create_profile
 
 
-class PhraseFailingProvider(LocalEmbeddingProvider):
+class PhraseFailingProvider(MiniLMEmbeddingProvider):
     """The offline model for whole profiles, but failing like a remote API on short phrases."""
 
     def embed(self, texts):

