@@ -32,6 +32,7 @@ from gifting_jobs.broker import scripts, stats
 from gifting_jobs.broker.bands import band_queues, logical_queue
 from gifting_jobs.broker.breaker import DEFAULT_OPEN_SECONDS, CircuitBreaker
 from gifting_jobs.broker.consumer import ReleasingConsumer, redis_message_id
+from gifting_jobs.broker.direct import DirectScripts
 from gifting_jobs.broker.group_commit import GroupCommit
 from gifting_jobs.broker.keys import (
     DEAD_SUFFIX,
@@ -158,6 +159,9 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
             )
         super().__init__(**options)
         self.enqueue_client = redis.Redis(connection_pool=enqueue_pool) if enqueue_pool else self.client
+        # Scripts run on a connection per thread (see `direct`), with each client's settings.
+        self._scripts = DirectScripts(self.client.connection_pool)
+        self._enqueue_scripts = DirectScripts(enqueue_pool) if enqueue_pool else self._scripts
         self.breaker = CircuitBreaker(open_seconds=breaker_open_seconds)
         self.keys = KeyLayout(self.namespace)
         # Per physical queue sent to: its keys (see `_send_keys`); as many as `self.queues`.
@@ -248,24 +252,25 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
             ]
         return hooks
 
-    def _run(self, script: Script, keys: list[str], args: list[Any], *, client: redis.Redis | None = None) -> Any:
+    def _run(self, script: Script, keys: list[str], args: list[Any], *, scripts: DirectScripts | None = None) -> Any:
         """Run a registered script by EVALSHA, loading it only if Redis lost it (a restart, SCRIPT FLUSH).
 
-        What `script(keys, args)` does, without redis-py's per-call overhead
-        (an import and type checks), which shows on the per-job hot paths.
+        What `script(keys, args)` does, on the calling thread's own connection
+        (`DirectScripts`): the per-job and per-send hot paths skip the pool's
+        per-command work.
         """
-        client = client or self.client
+        scripts = scripts or self._scripts
         try:
-            return client.evalsha(script.sha, len(keys), *keys, *args)
+            return scripts.evalsha(script.sha, keys, args)
         except NoScriptError:
-            script.sha = client.script_load(script.script)
-            return client.evalsha(script.sha, len(keys), *keys, *args)
+            script.sha = self.client.script_load(script.script)
+            return scripts.evalsha(script.sha, keys, args)
 
     def _run_enqueue(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         """`_run` on the enqueue client, behind the circuit breaker (see `breaker`)."""
         self.breaker.check()
         try:
-            result = self._run(script, keys, args, client=self.enqueue_client)
+            result = self._run(script, keys, args, scripts=self._enqueue_scripts)
         except (redis.ConnectionError, redis.TimeoutError):
             self.breaker.trip()
             raise
@@ -784,6 +789,8 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
         """Close the broker's Redis connections (a broker made for one test)."""
         super().close()
         self.client.connection_pool.disconnect()
+        self._scripts.close()
+        self._enqueue_scripts.close()
 
     def address(self) -> str:
         """Where the broker's Redis is (host:port/db or socket path), without credentials, fit to print."""
