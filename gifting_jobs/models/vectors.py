@@ -47,13 +47,15 @@ _VECTOR_HEADER_BYTES = 4
 
 
 def decode_vector(value: Any) -> np.ndarray:
-    """A vector column's value from `fetch_binary` (or a text/pgvector value) as a float64 array."""
+    """A vector column's value from `fetch_binary` (or a text, pgvector or array value) as a float64 array."""
     if isinstance(value, (bytes, bytearray, memoryview)):
         return np.frombuffer(value, dtype=">f4", offset=_VECTOR_HEADER_BYTES).astype(np.float64)
     if hasattr(value, "to_numpy"):
         array: np.ndarray = value.to_numpy().astype(np.float64)
         return array
-    return np.asarray(Vector._from_db(value), dtype=np.float64)
+    if isinstance(value, str):
+        return np.asarray(Vector._from_db(value), dtype=np.float64)
+    return np.asarray(value, dtype=np.float64)
 
 
 def decode_vectors(values: Sequence[Any]) -> np.ndarray:
@@ -63,6 +65,10 @@ def decode_vectors(values: Sequence[Any]) -> np.ndarray:
     """
     if not values:
         return np.zeros((0, 0))
+    if not isinstance(values[0], (bytes, bytearray, memoryview)):
+        # The connection has pgvector's own loaders (`register_vector`, as host projects may
+        # call): the values are decoded already.
+        return np.array([decode_vector(value) for value in values], dtype=np.float64)
     # The 4-byte header is one float32 wide: drop it as the first column.
     floats = np.frombuffer(b"".join(values), dtype=">f4").reshape(len(values), -1)
     return floats[:, _VECTOR_HEADER_BYTES // 4 :].astype(np.float64)

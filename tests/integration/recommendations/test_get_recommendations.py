@@ -242,3 +242,16 @@ def test_recommend_for_profile__leaves_no_planner_settings_in_the_callers_transa
             "current_setting('enable_sort'), current_setting('hnsw.ef_search'), current_setting('hnsw.iterative_scan')"
         )
         assert cursor.fetchone() == ("on", "on", "on", "40", "off")
+
+
+def test_get_recommendations__the_same_on_a_connection_with_pgvectors_own_loaders(gifter, catalog):
+    # Given a host project that registered pgvector's psycopg types on the connection (Vectors, not bytes)
+    from django.db import connection
+    from pgvector.psycopg import register_vector
+
+    create_profile(gifter, answers("coffee_hiker"))
+    plain = [(r.product.pk, r.score) for r in get_recommendations(gifter.pk, limit=10)]
+    register_vector(connection.connection)
+
+    # Then the searches read its vectors all the same
+    assert [(r.product.pk, r.score) for r in get_recommendations(gifter.pk, limit=10)] == plain
