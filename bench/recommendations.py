@@ -389,9 +389,11 @@ def main() -> None:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     results = [run_case("no filter", open_profiles), run_case(f"budget ({SELECTIVITY:.0%} kept)", budget_profiles)]
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    ok = all(r["indexed_p50"] < TARGET_P50_MS and r["fused_recall"] >= TARGET_RECALL for r in results)
+    # Issue 11's targets: p50 with the 5% filter, and recall in both cases (the unfiltered p50 is reported, not a target).
+    ok = results[1]["indexed_p50"] < TARGET_P50_MS and all(r["fused_recall"] >= TARGET_RECALL for r in results)
     print(
-        f"targets (p50 < {TARGET_P50_MS:g} ms, fused recall@{LIMIT} >= {TARGET_RECALL}): {'met' if ok else 'NOT met'}"
+        f"targets (p50 < {TARGET_P50_MS:g} ms with the {SELECTIVITY:.0%} filter, fused recall@{LIMIT} >= "
+        f"{TARGET_RECALL}): {'met' if ok else 'NOT met'}"
     )
 
 
