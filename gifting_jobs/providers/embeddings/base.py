@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from gifting_jobs.conf import get_settings
-from gifting_jobs.exceptions import ProviderRateLimited, TransientJobError
+from gifting_jobs.exceptions import ConfigurationError, ProviderRateLimited, TransientJobError
 from gifting_jobs.ratelimits import waiting_for_turns
 from gifting_jobs.retry_policy import RetryPolicy, retry_after_seconds
 
@@ -86,3 +86,12 @@ class EmbeddingProvider:
                 )
                 time.sleep(delay)
                 attempt += 1
+
+
+def require_dimensions(provider: str, fixed: int, requested: int) -> None:
+    """Raise `ConfigurationError` unless EMBEDDING_DIMENSIONS is the `fixed` size an offline model makes."""
+    if requested != fixed:
+        raise ConfigurationError(
+            f"the {provider} embedding provider makes {fixed}-dim vectors, EMBEDDING_DIMENSIONS is "
+            f"{requested}: use EMBEDDING_PROVIDER 'openai' or set it to {fixed}"
+        )

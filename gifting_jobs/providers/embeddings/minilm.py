@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gifting_jobs.exceptions import ConfigurationError
-from gifting_jobs.providers.embeddings.base import EmbeddingProvider
+from gifting_jobs.providers.embeddings.base import EmbeddingProvider, require_dimensions
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -117,11 +117,7 @@ class MiniLMEmbeddingProvider(EmbeddingProvider):
     extra = "local"
 
     def __init__(self, *, dimensions: int = DIMENSIONS) -> None:
-        if dimensions != DIMENSIONS:
-            raise ConfigurationError(
-                f"the MiniLM embedding provider makes {DIMENSIONS}-dim vectors, EMBEDDING_DIMENSIONS is "
-                f"{dimensions}: use EMBEDDING_PROVIDER 'openai' or set it to {DIMENSIONS}"
-            )
+        require_dimensions("MiniLM", DIMENSIONS, dimensions)
         self.dimensions = dimensions
         self.model_name = f"minilm-l6-int8-onnx:rp{dimensions}"
 

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gifting_jobs.exceptions import ConfigurationError
-from gifting_jobs.providers.embeddings.base import EmbeddingProvider
+from gifting_jobs.providers.embeddings.base import EmbeddingProvider, require_dimensions
 
 #: The wordllama configuration whose weights ship inside the wheel.
 BUNDLED_CONFIG = "l2_supercat"
@@ -54,11 +53,7 @@ class WordLlamaEmbeddingProvider(EmbeddingProvider):
     extra = "local"
 
     def __init__(self, *, dimensions: int = BUNDLED_DIMENSIONS) -> None:
-        if dimensions != BUNDLED_DIMENSIONS:
-            raise ConfigurationError(
-                f"the wordllama embedding provider makes {BUNDLED_DIMENSIONS}-dim vectors, "
-                f"EMBEDDING_DIMENSIONS is {dimensions}: use EMBEDDING_PROVIDER 'openai' or set it to {BUNDLED_DIMENSIONS}"
-            )
+        require_dimensions("wordllama", BUNDLED_DIMENSIONS, dimensions)
         self.dimensions = dimensions
         self.model_name = f"wordllama:{BUNDLED_CONFIG}:{dimensions}"
 
