@@ -7,6 +7,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
+from gifting_jobs.broker import get_broker
 from gifting_jobs.dispatch import JobOutcome
 from gifting_jobs.models import CuratedCollection
 from gifting_jobs.services import generate_daily_collections, regenerate_collections
@@ -32,7 +33,10 @@ def test_generate_daily_collections__builds_the_three_surfaces_with_a_worker(cat
     by_surface = {c.surface: c.job_id for c in CuratedCollection.objects.all()}
     assert by_surface == {j.payload.surface: j.id for j in jobs}
 
-    # A second run for the same day, once the first is done, replaces: still six per surface
+    # A second run for the same day, once the first is done, replaces: still six per surface.
+    # Done means acknowledged: the ack frees a job's id just after its rows are written.
+    broker = get_broker()
+    wait_until(lambda: not any(broker.job_pending(j.id) for j in jobs), what="the first run's ids freed")
     for job in generate_daily_collections(DAY):
         assert job.outcome is JobOutcome.SENT
     wait_until(
