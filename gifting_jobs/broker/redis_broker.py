@@ -496,15 +496,12 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
         if not raw_ids:
             return []
         # Messages gone from the hash come back as None; Dramatiq's consumer skips them.
-        ids = [_text(rid) for rid, data in zip(raw_ids, messages, strict=True) if data is not None]
-        with self._held_lock:
-            self._held.update(dict.fromkeys(ids, queue_name))
-        if counted:
-            self._fetch_counts.update(
-                (_text(rid), int(count))
-                for rid, data, count in zip(raw_ids, messages, counts, strict=True)
-                if data is not None
-            )
+        present = [i for i, data in enumerate(messages) if data is not None]
+        self._hold(
+            queue_name,
+            [_text(raw_ids[i]) for i in present],
+            [int(counts[i]) for i in present] if counted else None,
+        )
         return cast(list[bytes], messages)
 
     def _fetch_with_maintenance(self, queue_name: str, prefetch: int) -> list[bytes]:
@@ -513,18 +510,26 @@ class RedisBroker(QueuePausing, WakeUps, DramatiqRedisBroker):
         if not messages:
             return messages
         ids = [redis_message_id(data) for data in messages if data is not None]
+        counts: list[int] | None = None
+        if not queue_name.endswith(DELAY_SUFFIX):
+            try:
+                counts = [
+                    int(c)
+                    for c in self._run(self._count, [self.keys.deliveries(rid) for rid in ids], [DELIVERIES_TTL_MS])
+                ]
+            except redis.RedisError:
+                # The messages are in this worker's ack set now: they must reach the consumer,
+                # or nothing would run or ack them. Uncounted, they pass for first deliveries.
+                counts = None
+        self._hold(queue_name, ids, counts)
+        return messages
+
+    def _hold(self, queue_name: str, ids: list[str], counts: list[int] | None) -> None:
+        """Remember fetched messages as held by this process, and how often each was fetched (None: uncounted)."""
         with self._held_lock:
             self._held.update(dict.fromkeys(ids, queue_name))
-        if queue_name.endswith(DELAY_SUFFIX):
-            return messages
-        try:
-            counts = self._run(self._count, [self.keys.deliveries(rid) for rid in ids], [DELIVERIES_TTL_MS])
-        except redis.RedisError:
-            # The messages are in this worker's ack set now: they must reach the consumer,
-            # or nothing would run or ack them. Uncounted, they pass for first deliveries.
-            return messages
-        self._fetch_counts.update(zip(ids, (int(c) for c in counts), strict=True))
-        return messages
+        if counts is not None:
+            self._fetch_counts.update(zip(ids, counts, strict=True))
 
     def do_requeue(self, queue_name: str, *redis_message_ids: str) -> None:
         """Hand unprocessed prefetched messages back (worker shutdown), uncounting their fetch."""

@@ -144,7 +144,7 @@ end
 # and count the dead letter (COUNT_OUTCOME), in one call. Counted only when the
 # delivery counter was still there, so a retried nack never counts twice.
 # KEYS: deliveries counter, starts counter, lock (or ""), minute bucket, hour
-# bucket, totals (or "" x3). ARGV: owner, then COUNT_OUTCOME's arguments.
+# bucket, totals. ARGV: owner, then COUNT_OUTCOME's arguments.
 NACK_CLEANUP = (
     COUNT_OUTCOME
     + """
