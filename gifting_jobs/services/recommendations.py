@@ -65,6 +65,7 @@ from gifting_jobs.models.catalog import (
 from gifting_jobs.models.vectors import MAX_COVERED_DIMENSIONS, decode_vectors, embedding_dimensions, fetch_binary_sql
 from gifting_jobs.payloads import TriggeredBy
 from gifting_jobs.providers.embeddings import get_embedding_provider
+from gifting_jobs.providers.embeddings.base import unit_rows
 from gifting_jobs.services.ranking import (
     DEFAULT_WEIGHTS,
     PoolSignals,
@@ -243,9 +244,7 @@ def phrase_vectors(phrases: Sequence[str], *, model_name: str) -> np.ndarray | N
         computed = {key: np.asarray(vector, dtype=np.float64) for key, vector in zip(missing, vectors, strict=True)}
         _vector_cache.put_many(computed)
         found.update(computed)
-    matrix = np.array([found[k] for k in keys], dtype=np.float64)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms == 0, 1.0, norms)
+    return unit_rows(np.array([found[k] for k in keys], dtype=np.float64))
 
 
 @dataclass(frozen=True)
@@ -620,7 +619,7 @@ def _fetch_candidates(statement: Sql) -> list[Candidate]:
     """
     width, pk = len(_PRODUCT_COLUMNS), _PRODUCT_COLUMNS.index("id")
     rows = fetch_binary_sql(*statement, json_text=True)
-    vectors = _unit_rows(decode_vectors([row[width + 1] for row in rows]))
+    vectors = unit_rows(decode_vectors([row[width + 1] for row in rows]))
     return [
         Candidate(
             row[pk],
@@ -836,18 +835,11 @@ class ProfileSignals:
         )
 
 
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """The rows made unit length (a zero row stays zero)."""
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    result: np.ndarray = vectors / np.where(norms == 0, 1.0, norms)
-    return result
-
-
 def unit_vectors(candidates: Sequence[Candidate]) -> np.ndarray:
     """The candidates' vectors as rows of unit length (a zero vector stays zero)."""
     if not candidates:
         return np.zeros((0, 0))
-    return _unit_rows(np.stack([c.vector for c in candidates]))
+    return unit_rows(np.stack([c.vector for c in candidates]))
 
 
 def diversify(

@@ -7,6 +7,8 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 
+import numpy as np
+
 from gifting_jobs.conf import get_settings
 from gifting_jobs.exceptions import ConfigurationError, ProviderRateLimited, TransientJobError
 from gifting_jobs.ratelimits import waiting_for_turns
@@ -95,3 +97,10 @@ def require_dimensions(provider: str, fixed: int, requested: int) -> None:
             f"the {provider} embedding provider makes {fixed}-dim vectors, EMBEDDING_DIMENSIONS is "
             f"{requested}: use EMBEDDING_PROVIDER 'openai' or set it to {fixed}"
         )
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """The rows made unit length (a zero row stays zero): embeddings are compared by cosine."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    result: np.ndarray = vectors / np.where(norms == 0, 1.0, norms)
+    return result

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gifting_jobs.exceptions import ConfigurationError
-from gifting_jobs.providers.embeddings.base import EmbeddingProvider, require_dimensions
+from gifting_jobs.providers.embeddings.base import EmbeddingProvider, require_dimensions, unit_rows
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -99,11 +99,6 @@ def _load_model() -> _Model:
         return _model
 
 
-def _unit(rows: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows / np.where(norms == 0, 1.0, norms)
-
-
 class MiniLMEmbeddingProvider(EmbeddingProvider):
     """The default provider ("local"): a small transformer run in-process on the CPU, offline.
 
@@ -138,5 +133,5 @@ class MiniLMEmbeddingProvider(EmbeddingProvider):
             inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             hidden = model.session.run(None, inputs)[0]
             pooled[run] = (hidden * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
-        vectors: list[list[float]] = _unit(_unit(pooled) @ model.projection).tolist()
+        vectors: list[list[float]] = unit_rows(unit_rows(pooled) @ model.projection).tolist()
         return vectors
